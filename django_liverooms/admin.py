@@ -1,0 +1,71 @@
+"""Admin for editors: publishing or editing an entry here goes live on save."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from .models import Entry, LiveBlog, Message, Room
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "last_seq", "modified"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["last_seq", "created", "modified"]
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["created", "room", "author_name", "body", "is_removed"]
+    list_filter = ["room", "is_removed"]
+    search_fields = ["body", "author_name"]
+    raw_id_fields = ["author"]
+    readonly_fields = ["client_id", "sender_key", "created", "modified"]
+    actions = ["remove_messages"]
+
+    @admin.action(description=_("Remove selected messages (readers see them deleted)"))
+    def remove_messages(self, request: HttpRequest, queryset: Any) -> None:
+        # One save per message, so each removal is an event readers receive.
+        for message in queryset.filter(is_removed=False):
+            message.delete()
+
+
+
+@admin.register(LiveBlog)
+class LiveBlogAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "last_seq", "modified"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["last_seq", "created", "modified"]
+
+
+@admin.register(Entry)
+class EntryAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "blog", "status", "published_at", "is_removed"]
+    list_filter = ["blog", "status", "is_removed"]
+    search_fields = ["title", "body"]
+    raw_id_fields = ["author"]
+    readonly_fields = ["published_at", "created", "modified"]
+    actions = ["publish", "unpublish"]
+
+    def save_model(self, request: HttpRequest, obj: Entry, form: Any, change: bool) -> None:
+        if not change and obj.author_id is None:
+            obj.author = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Publish selected entries"))
+    def publish(self, request: HttpRequest, queryset: Any) -> None:
+        for entry in queryset.exclude(status=Entry.STATUS.published):
+            entry.status = Entry.STATUS.published
+            entry.save()
+
+    @admin.action(description=_("Unpublish selected entries"))
+    def unpublish(self, request: HttpRequest, queryset: Any) -> None:
+        for entry in queryset.filter(status=Entry.STATUS.published):
+            entry.status = Entry.STATUS.draft
+            entry.save()

@@ -1,0 +1,99 @@
+"""Group names and the one place that talks to the channel layer.
+
+A broadcast carries the stream's seq and the frame already encoded as JSON
+text, so each consumer forwards the same string with no per-recipient work.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from .conf import conf
+
+logger = logging.getLogger(__name__)
+
+# The channel-layer event type of a stream frame; set only by our code.
+FRAME_EVENT = "liverooms.frame"
+# A frame for one connection only, forwarded without the seq check.
+REPLY_EVENT = "liverooms.reply"
+
+
+def group_name(kind: str, stream_id: int) -> str:
+    return f"liverooms.{kind}.{stream_id}"
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    group: str
+    seq: int | None  # None for frames that are not stream events (typing)
+    text: str
+    skip: str | None = None  # a channel not to deliver to: the sender's
+
+    def event(self) -> dict[str, Any]:
+        event = {"type": FRAME_EVENT, "seq": self.seq, "text": self.text}
+        if self.skip is not None:
+            event["skip"] = self.skip
+        return event
+
+
+def layer() -> Any:
+    return get_channel_layer(conf.CHANNEL_LAYER)
+
+
+# Code that runs inside database_sync_to_async (a consumer's write) collects
+# its broadcasts and sends them from the event loop afterwards, instead of
+# blocking the shared database thread on the channel layer.
+_outbox: contextvars.ContextVar[list[Broadcast] | None] = contextvars.ContextVar(
+    "liverooms_outbox", default=None
+)
+
+
+@contextmanager
+def collect() -> Iterator[list[Broadcast]]:
+    """Hold the broadcasts published inside the block; the caller sends them."""
+    box: list[Broadcast] = []
+    token = _outbox.set(box)
+    try:
+        yield box
+    finally:
+        _outbox.reset(token)
+
+
+def publish(broadcast: Broadcast) -> None:
+    """Send a committed event to its group, from synchronous code."""
+    box = _outbox.get()
+    if box is not None:
+        box.append(broadcast)
+        return
+    async_to_sync(apublish)([broadcast])
+
+
+async def apublish(broadcasts: list[Broadcast]) -> None:
+    """Send committed events to their groups.
+
+    The events are stored already, so a failure here loses nothing a
+    reconnecting reader cannot replay: it is logged, not raised.
+    """
+    channel_layer = layer()
+    if channel_layer is None:
+        return
+    for broadcast in broadcasts:
+        try:
+            await channel_layer.group_send(broadcast.group, broadcast.event())
+        except Exception:
+            logger.exception("liverooms: broadcast to %s failed", broadcast.group)
+
+
+async def areply(channel: str, text: str) -> None:
+    """Send one frame to one connection, unconditionally (a worker's reply)."""
+    channel_layer = layer()
+    if channel_layer is not None:
+        await channel_layer.send(channel, {"type": REPLY_EVENT, "text": text})

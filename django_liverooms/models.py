@@ -1,0 +1,319 @@
+"""Streams (chat rooms, live blogs), what is posted in them, and their events.
+
+Every change readers see is an *event*: one row of the stream's event table
+holding the frame exactly as it was broadcast, numbered by the stream's
+``seq``. History and resume read that table, so what was broadcast and what
+can be replayed are the same rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from model_utils import Choices, FieldTracker
+from model_utils.managers import SoftDeletableManager
+from model_utils.models import SoftDeletableModel, StatusModel, TimeStampedModel
+
+from . import protocol
+from .sanitizer import clean_html
+
+slug_validator = RegexValidator(
+    protocol.SLUG_RE,
+    _("Use 1 to 64 lowercase letters, digits, hyphens or underscores."),
+)
+
+
+class Stream(TimeStampedModel):
+    """A sequence of events with its own ``seq``: a chat room or a live blog."""
+
+    kind: ClassVar[str]
+
+    slug = models.CharField(
+        _("slug"), max_length=64, unique=True, validators=[slug_validator]
+    )
+    title = models.CharField(_("title"), max_length=200)
+    last_seq = models.PositiveBigIntegerField(
+        _("last seq"),
+        default=0,
+        editable=False,
+        help_text=_("The seq of the stream's latest event."),
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title or self.slug
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # last_seq is only ever advanced by streams.record_event(); a save of
+        # a stale instance (an admin form, say) must not move it back.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "last_seq"
+            ]
+        super().save(*args, **kwargs)
+
+    @property
+    def group_name(self) -> str:
+        from .broadcast import group_name
+
+        return group_name(self.kind, self.pk)
+
+
+class Room(Stream):
+    kind = "chat"
+
+    class Meta(Stream.Meta):
+        verbose_name = _("chat room")
+        verbose_name_plural = _("chat rooms")
+
+
+class LiveBlog(Stream):
+    kind = "liveblog"
+
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta(Stream.Meta):
+        verbose_name = _("live blog")
+        verbose_name_plural = _("live blogs")
+
+
+class Event(models.Model):
+    """One event of a stream: its seq and the frame readers were sent."""
+
+    seq = models.PositiveBigIntegerField(_("seq"))
+    type = models.CharField(_("type"), max_length=64)
+    object_id = models.BigIntegerField(
+        _("object id"),
+        null=True,
+        blank=True,
+        help_text=_("The primary key of the object the event is about, if any."),
+    )
+    frame = models.TextField(_("frame"), help_text=_("The encoded JSON frame."))
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"{self.stream} #{self.seq} {self.type}"
+
+
+class RoomEvent(Event):
+    stream = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="events")
+
+    class Meta(Event.Meta):
+        verbose_name = _("chat room event")
+        verbose_name_plural = _("chat room events")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream", "seq"], name="liverooms_roomevent_unique_seq"
+            )
+        ]
+        indexes = [models.Index(fields=["stream", "object_id"])]
+
+
+class LiveBlogEvent(Event):
+    stream = models.ForeignKey(
+        LiveBlog, on_delete=models.CASCADE, related_name="events"
+    )
+
+    class Meta(Event.Meta):
+        verbose_name = _("live blog event")
+        verbose_name_plural = _("live blog events")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream", "seq"], name="liverooms_liveblogevent_unique_seq"
+            )
+        ]
+        indexes = [models.Index(fields=["stream", "object_id"])]
+
+
+class AtomicSaveMixin(models.Model):
+    """Save in a transaction, so the bridge's event commits with the row."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat()
+
+
+def _author(user: Any, name: str) -> dict[str, Any]:
+    return protocol.user_info(user.pk if user is not None else None, name)
+
+
+class Message(AtomicSaveMixin, TimeStampedModel, SoftDeletableModel):
+    """A chat message. Soft-deleted messages stay, marked ``is_removed``."""
+
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="messages", verbose_name=_("room")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    author_name = models.CharField(
+        _("author name"), max_length=150, blank=True,
+        help_text=_("The name shown to readers; a guest's name for anonymous posts."),
+    )
+    body = models.TextField(_("body"))
+    client_id = models.CharField(_("client id"), max_length=64, null=True, blank=True, editable=False)
+    sender_key = models.CharField(
+        _("sender key"), max_length=150, blank=True, editable=False,
+        help_text=_("Who sent it, for idempotent sends: a user, a session or a connection."),
+    )
+
+    tracker = FieldTracker(fields=["body", "is_removed"])
+
+    objects = SoftDeletableManager()
+    all_objects = models.Manager()
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["created"]
+        default_manager_name = "all_objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "sender_key", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="liverooms_message_unique_client_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.body[:50]}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.author_name and self.author is not None:
+            self.author_name = self.author.get_username()
+        super().save(*args, **kwargs)
+
+    # The bridge's serialisers (see bridge.register).
+
+    def frame_for_save(self, created: bool) -> dict[str, Any] | None:
+        if created:
+            if self.is_removed:
+                return None
+            return protocol.message(
+                id=self.pk,
+                slug=self.room.slug,
+                body=self.body,
+                author=_author(self.author, self.author_name),
+                created=_iso(self.created),
+                client_id=self.client_id,
+            )
+        if self.is_removed:
+            if self.tracker.previous("is_removed"):
+                return None
+            return protocol.message_deleted(id=self.pk)
+        if self.tracker.has_changed("body"):
+            return protocol.message_edited(id=self.pk, body=self.body, edited=_iso(self.modified))
+        return None
+
+    def frame_for_delete(self) -> dict[str, Any] | None:
+        if self.is_removed:
+            return None  # its deletion was an event already
+        return protocol.message_deleted(id=self.pk)
+
+
+class Entry(AtomicSaveMixin, TimeStampedModel, StatusModel, SoftDeletableModel):
+    """A live blog entry. Only published, not removed entries are live."""
+
+    STATUS = Choices(("draft", _("draft")), ("published", _("published")))
+
+    blog = models.ForeignKey(
+        LiveBlog, on_delete=models.CASCADE, related_name="entries", verbose_name=_("live blog")
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    body = models.TextField(_("body"), help_text=_("HTML; sanitised when saved."))
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
+
+    tracker = FieldTracker(fields=["status", "is_removed", "title", "body"])
+
+    objects = SoftDeletableManager()
+    all_objects = models.Manager()
+
+    class Meta:
+        verbose_name = _("entry")
+        verbose_name_plural = _("entries")
+        ordering = ["-published_at", "-created"]
+        default_manager_name = "all_objects"
+
+    def __str__(self) -> str:
+        return self.title or self.body[:50]
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == self.STATUS.published and not self.is_removed
+
+    def _was_live(self) -> bool:
+        if self._state.adding or self.tracker.previous("status") is None:
+            return False
+        return (
+            self.tracker.previous("status") == self.STATUS.published
+            and not self.tracker.previous("is_removed")
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.body = clean_html(self.body)
+        if self.is_live and self.published_at is None:
+            self.published_at = timezone.now()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "body", "published_at", "modified"}
+        super().save(*args, **kwargs)
+
+    def _author_name(self) -> str:
+        if self.author is None:
+            return ""
+        return self.author.get_full_name() or self.author.get_username()
+
+    def frame_for_save(self, created: bool) -> dict[str, Any] | None:
+        was_live = False if created else self._was_live()
+        if self.is_live and not was_live:
+            return protocol.entry(
+                id=self.pk,
+                slug=self.blog.slug,
+                title=self.title,
+                body=self.body,
+                author=_author(self.author, self._author_name()),
+                published=_iso(self.published_at),
+            )
+        if was_live and not self.is_live:
+            return protocol.entry_deleted(id=self.pk)
+        if self.is_live and (self.tracker.has_changed("title") or self.tracker.has_changed("body")):
+            return protocol.entry_edited(
+                id=self.pk, title=self.title, body=self.body, edited=_iso(self.modified)
+            )
+        return None
+
+    def frame_for_delete(self) -> dict[str, Any] | None:
+        return protocol.entry_deleted(id=self.pk) if self._was_live() else None

@@ -1,0 +1,286 @@
+"""Wire protocol v1: parse inbound frames, build outbound frames.
+
+Pure functions only (no database, no channel layer, no settings), so that
+every branch can be tested and fuzzed without a server. The contract lives in
+``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Union
+
+PROTOCOL_VERSION = 1
+
+SLUG_RE = re.compile(r"[a-z0-9_-]{1,64}")
+CLIENT_ID_MAX = 64
+
+# Error codes (docs/protocol.md). ``unavailable`` is an addition to v1.
+BAD_JSON = "bad_json"
+BAD_FRAME = "bad_frame"
+UNKNOWN_TYPE = "unknown_type"
+TOO_LONG = "too_long"
+RATE_LIMITED = "rate_limited"
+FORBIDDEN = "forbidden"
+UNAVAILABLE = "unavailable"
+
+# Close codes.
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_ABUSE = 4429
+
+
+def is_valid_slug(slug: object) -> bool:
+    return isinstance(slug, str) and SLUG_RE.fullmatch(slug) is not None
+
+
+# Inbound ------------------------------------------------------------------
+
+
+class ProtocolError(Exception):
+    """An inbound frame that gets an ``error`` frame back."""
+
+    def __init__(self, code: str, detail: str, client_id: str | None = None):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.client_id = client_id
+
+    def frame(self) -> dict[str, Any]:
+        return error(self.code, self.detail, self.client_id)
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    body: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Typing:
+    pass
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+Command = Union[SendMessage, Typing, Ping]
+
+CHAT_COMMANDS = frozenset({"message", "typing", "ping"})
+LIVEBLOG_COMMANDS = frozenset({"ping"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_frame_bytes: int = 16384
+    max_body_length: int = 4000
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _decode(text: str | None, data: bytes | None) -> dict[str, Any]:
+    if text is None:
+        raise ProtocolError(BAD_JSON, "Frames must be text, not binary.")
+    if not text:
+        raise ProtocolError(BAD_JSON, "Empty frame.")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(BAD_JSON, f"Not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(BAD_JSON, "A frame must be a JSON object.")
+    return value
+
+
+def _clean_text(value: str, field: str, client_id: str | None) -> str:
+    # json.loads lets lone surrogates and NUL through; neither can be stored
+    # (PostgreSQL rejects both) or sent back as valid UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(
+            BAD_FRAME, f"{field} contains an unpaired surrogate.", client_id
+        ) from None
+    if "\x00" in value:
+        raise ProtocolError(BAD_FRAME, f"{field} contains a NUL character.", client_id)
+    return value
+
+
+def _client_id(frame: dict[str, Any]) -> str:
+    client_id = frame.get("client_id")
+    if client_id is None:
+        raise ProtocolError(BAD_FRAME, "client_id is required.")
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= CLIENT_ID_MAX:
+        raise ProtocolError(
+            BAD_FRAME, f"client_id must be a string of 1 to {CLIENT_ID_MAX} characters."
+        )
+    return _clean_text(client_id, "client_id", None)
+
+
+def _send_message(frame: dict[str, Any], limits: Limits) -> SendMessage:
+    client_id = _client_id(frame)
+    body = frame.get("body")
+    if not isinstance(body, str):
+        raise ProtocolError(BAD_FRAME, "body must be a string.", client_id)
+    body = _clean_text(body, "body", client_id)
+    if not body.strip():
+        raise ProtocolError(BAD_FRAME, "body must not be blank.", client_id)
+    if len(body) > limits.max_body_length:
+        raise ProtocolError(
+            TOO_LONG,
+            f"body is {len(body)} characters; the limit is {limits.max_body_length}.",
+            client_id,
+        )
+    return SendMessage(body=body, client_id=client_id)
+
+
+def parse(
+    text: str | None,
+    data: bytes | None = None,
+    *,
+    accepts: Iterable[str] = CHAT_COMMANDS,
+    limits: Limits = Limits(),
+) -> Command:
+    """Turn one inbound WebSocket frame into a Command, or raise ProtocolError.
+
+    ``accepts`` is the set of ``type`` values this endpoint takes.
+    """
+    if text is not None and len(text) * 4 > limits.max_frame_bytes:
+        # Cheap bound first; the exact UTF-8 size only for frames near it.
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > limits.max_frame_bytes:
+            raise ProtocolError(
+                TOO_LONG,
+                f"Frame is {size} bytes; the limit is {limits.max_frame_bytes}.",
+            )
+    frame = _decode(text, data)
+    kind = frame.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(BAD_FRAME, "type must be a string.")
+    if kind not in accepts:
+        raise ProtocolError(
+            UNKNOWN_TYPE, f"This endpoint does not accept {kind[:64]!r} frames."
+        )
+    if kind == "message":
+        return _send_message(frame, limits)
+    if kind == "typing":
+        return Typing()
+    return Ping()
+
+
+# Outbound -----------------------------------------------------------------
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """The one JSON encoding of an outbound frame."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def user_info(user_id: int | None, name: str) -> dict[str, Any]:
+    return {"id": user_id, "name": name}
+
+
+def welcome(
+    stream: str, slug: str, seq: int, user: dict[str, Any], can_post: bool
+) -> dict[str, Any]:
+    return {
+        "type": "welcome",
+        "stream": stream,
+        "slug": slug,
+        "seq": seq,
+        "user": user,
+        "can_post": can_post,
+        "version": PROTOCOL_VERSION,
+    }
+
+
+def history_text(item_texts: Iterable[str], complete: bool) -> str:
+    """A ``history`` frame built from already-encoded frames, without decoding them."""
+    return '{"type":"history",' + _items_and_complete(item_texts, complete)
+
+
+def page_text(item_texts: Iterable[str], complete: bool) -> str:
+    """The HTTP history API's ``{"items": [...], "complete": bool}`` body."""
+    return "{" + _items_and_complete(item_texts, complete)
+
+
+def _items_and_complete(item_texts: Iterable[str], complete: bool) -> str:
+    return f'"items":[{",".join(item_texts)}],"complete":{"true" if complete else "false"}}}'
+
+
+def message(
+    *,
+    id: int,
+    slug: str,
+    body: str,
+    author: dict[str, Any],
+    created: str,
+    client_id: str | None,
+) -> dict[str, Any]:
+    """A ``message`` frame without its seq (the stream assigns it on commit)."""
+    return {
+        "type": "message",
+        "id": id,
+        "slug": slug,
+        "body": body,
+        "author": author,
+        "created": created,
+        "client_id": client_id,
+    }
+
+
+def message_edited(*, id: int, body: str, edited: str) -> dict[str, Any]:
+    return {"type": "message.edited", "id": id, "body": body, "edited": edited}
+
+
+def message_deleted(*, id: int) -> dict[str, Any]:
+    return {"type": "message.deleted", "id": id}
+
+
+def entry(
+    *,
+    id: int,
+    slug: str,
+    title: str,
+    body: str,
+    author: dict[str, Any],
+    published: str,
+) -> dict[str, Any]:
+    return {
+        "type": "entry",
+        "id": id,
+        "slug": slug,
+        "title": title,
+        "body": body,
+        "author": author,
+        "published": published,
+    }
+
+
+def entry_edited(*, id: int, title: str, body: str, edited: str) -> dict[str, Any]:
+    return {"type": "entry.edited", "id": id, "title": title, "body": body, "edited": edited}
+
+
+def entry_deleted(*, id: int) -> dict[str, Any]:
+    return {"type": "entry.deleted", "id": id}
+
+
+def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:
+    """The frame with ``seq`` placed right after ``type``."""
+    if not isinstance(frame.get("type"), str) or not frame["type"]:
+        raise ValueError("A stream frame needs a non-empty string 'type'.")
+    return {"type": frame["type"], "seq": seq, **{k: v for k, v in frame.items() if k not in ("type", "seq")}}
+
+
+def pong() -> dict[str, Any]:
+    return {"type": "pong"}
+
+
+def error(code: str, detail: str, client_id: str | None = None) -> dict[str, Any]:
+    return {"type": "error", "code": code, "detail": detail, "client_id": client_id}

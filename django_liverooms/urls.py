@@ -1,0 +1,12 @@
+"""HTTP URLs; mount with ``path("live/", include("django_liverooms.urls"))``."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "liverooms"
+
+urlpatterns = [
+    path("chat/<str:slug>/messages", views.messages, name="messages"),
+    path("liveblog/<str:slug>/entries", views.entries, name="entries"),
+]
