@@ -1,0 +1,74 @@
+"""Helpers for host projects' own tests of chat rooms and live blogs.
+
+::
+
+    from django_liverooms.testing import StreamCommunicator
+
+    async def test_lobby(user):
+        client = StreamCommunicator("/chat/lobby/", user=user)
+        welcome, history = await client.open()
+        await client.send_frame({"type": "message", "body": "hi", "client_id": "1"})
+        assert (await client.receive_frame())["body"] == "hi"
+        await client.disconnect()
+
+Database work in such tests needs ``django_db(transaction=True)``: consumers
+run their queries in another thread.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from .routing import websocket_include
+
+
+def default_application() -> Any:
+    """The app's WebSocket routes mounted at the root, without middleware."""
+    return URLRouter([websocket_include("")])
+
+
+class StreamCommunicator(WebsocketCommunicator):
+    """A WebsocketCommunicator that speaks the liverooms protocol.
+
+    ``path`` is relative to ``application``; by default the app's routes are
+    mounted at the root, so ``"/chat/lobby/"``. ``user`` is put in the scope
+    as AuthMiddleware would.
+    """
+
+    def __init__(self, path: str, *, user: Any = None, application: Any = None, **kwargs: Any):
+        super().__init__(application or default_application(), path, **kwargs)
+        if user is not None:
+            self.scope["user"] = user
+
+    async def open(self, timeout: float = 3) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Connect and return the ``welcome`` and ``history`` frames.
+
+        Raises AssertionError with the close code if the server refused.
+        """
+        connected, _ = await self.connect(timeout)
+        assert connected, "the connection was not accepted"
+        welcome = await self.receive_frame(timeout)
+        assert welcome["type"] == "welcome", f"expected welcome, got {welcome}"
+        history = await self.receive_frame(timeout)
+        if history["type"] == "error":  # a bad ?after= is reported before the history
+            history = await self.receive_frame(timeout)
+        assert history["type"] == "history", f"expected history, got {history}"
+        return welcome, history
+
+    async def close_code(self, timeout: float = 3) -> int:
+        """Connect to a stream that should refuse, and return its close code."""
+        connected, _ = await self.connect(timeout)
+        assert connected, "expected an accept followed by a close"
+        output = await self.receive_output(timeout)
+        assert output["type"] == "websocket.close", f"expected a close, got {output}"
+        return output.get("code", 1000)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send_to(text_data=json.dumps(frame))
+
+    async def receive_frame(self, timeout: float = 3) -> dict[str, Any]:
+        return json.loads(await self.receive_from(timeout))

@@ -1,0 +1,40 @@
+import os
+
+import pytest
+from channels.layers import channel_layers
+
+# In CI a test that needs a service must fail when it is missing, not skip.
+SERVICES_REQUIRED = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REDIS_URL = os.environ.get("LIVEROOMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+POSTGRES_URL = os.environ.get("LIVEROOMS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def missing_service(reason: str) -> None:
+    if SERVICES_REQUIRED:
+        pytest.fail(f"{reason} (CI=true: a missing service fails the run)")
+    pytest.skip(reason)
+
+
+def redis_available() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def redis_url():
+    """A real Redis server's URL; skips (fails in CI) when there is none."""
+    if not redis_available():
+        missing_service(f"Redis is not reachable at {REDIS_URL}")
+    return REDIS_URL
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layers():
+    # Layers hold asyncio objects bound to one event loop; each test has its own.
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}

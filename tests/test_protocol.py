@@ -1,0 +1,197 @@
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from django_liverooms import protocol
+from django_liverooms.protocol import (
+    LIVEBLOG_COMMANDS,
+    Limits,
+    Ping,
+    ProtocolError,
+    SendMessage,
+    Typing,
+    parse,
+)
+
+
+def error_of(text, data=None, **kwargs):
+    with pytest.raises(ProtocolError) as info:
+        parse(text, data, **kwargs)
+    return info.value
+
+
+def test_parse_message():
+    command = parse('{"type": "message", "body": "hello", "client_id": "c1"}')
+    assert command == SendMessage(body="hello", client_id="c1")
+
+
+def test_parse_ping_and_typing():
+    assert parse('{"type": "ping"}') == Ping()
+    assert parse('{"type": "typing"}') == Typing()
+
+
+def test_unknown_fields_are_ignored():
+    assert parse('{"type": "ping", "extra": [1, 2]}') == Ping()
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "code"),
+    [
+        (None, b"\x00\x01", "bad_json"),
+        ("", None, "bad_json"),
+        ("not json", None, "bad_json"),
+        ("[1, 2]", None, "bad_json"),
+        ('"ping"', None, "bad_json"),
+        ("null", None, "bad_json"),
+        ('{"type": NaN}', None, "bad_json"),
+        ('{"type": "ping", "x": Infinity}', None, "bad_json"),
+        ('{"type": "ping", "x": -Infinity}', None, "bad_json"),
+        ('{"type": "ping", "x": ' + "9" * 5000 + "}", None, "bad_json"),
+        ("[" * 5000 + "]" * 5000, None, "bad_json"),
+        ("{}", None, "bad_frame"),
+        ('{"type": 1}', None, "bad_frame"),
+        ('{"type": null}', None, "bad_frame"),
+        ('{"type": "nope"}', None, "unknown_type"),
+        ('{"type": "liverooms.frame", "text": "x"}', None, "unknown_type"),
+        ('{"type": "websocket.disconnect"}', None, "unknown_type"),
+        ('{"type": "message", "body": "x"}', None, "bad_frame"),
+        ('{"type": "message", "body": "x", "client_id": ""}', None, "bad_frame"),
+        ('{"type": "message", "body": "x", "client_id": 5}', None, "bad_frame"),
+        ('{"type": "message", "body": "x", "client_id": "' + "c" * 65 + '"}', None, "bad_frame"),
+        ('{"type": "message", "client_id": "c"}', None, "bad_frame"),
+        ('{"type": "message", "body": 5, "client_id": "c"}', None, "bad_frame"),
+        ('{"type": "message", "body": "   ", "client_id": "c"}', None, "bad_frame"),
+        ('{"type": "message", "body": "a\\u0000b", "client_id": "c"}', None, "bad_frame"),
+        ('{"type": "message", "body": "\\ud800", "client_id": "c"}', None, "bad_frame"),
+        ('{"type": "message", "body": "x", "client_id": "\\udfff"}', None, "bad_frame"),
+    ],
+)
+def test_bad_input_gets_its_error_code(text, data, code):
+    assert error_of(text, data).code == code
+
+
+def test_errors_after_a_valid_client_id_carry_it():
+    error = error_of('{"type": "message", "body": 5, "client_id": "abc"}')
+    assert error.frame() == {
+        "type": "error",
+        "code": "bad_frame",
+        "detail": "body must be a string.",
+        "client_id": "abc",
+    }
+
+
+def test_body_over_the_limit_is_too_long():
+    limits = Limits(max_frame_bytes=100_000, max_body_length=10)
+    error = error_of(
+        json.dumps({"type": "message", "body": "x" * 11, "client_id": "c"}), limits=limits
+    )
+    assert (error.code, error.client_id) == ("too_long", "c")
+    assert parse(json.dumps({"type": "message", "body": "x" * 10, "client_id": "c"}), limits=limits)
+
+
+def test_frame_over_the_limit_is_too_long_in_utf8_bytes():
+    limits = Limits(max_frame_bytes=64, max_body_length=1000)
+    frame = '{"type":"message","client_id":"c","body":"' + "é" * 12 + '"}'  # 66 bytes, 54 chars
+    assert len(frame) < 64 < len(frame.encode())
+    assert error_of(frame, limits=limits).code == "too_long"
+
+
+def test_endpoint_accepts_only_its_types():
+    error = error_of('{"type": "message", "body": "x", "client_id": "c"}', accepts=LIVEBLOG_COMMANDS)
+    assert error.code == "unknown_type"
+    assert parse('{"type": "ping"}', accepts=LIVEBLOG_COMMANDS) == Ping()
+
+
+@pytest.mark.parametrize("slug", ["a", "lobby", "match-day_2", "x" * 64, "0"])
+def test_valid_slugs(slug):
+    assert protocol.is_valid_slug(slug)
+
+
+@pytest.mark.parametrize("slug", ["", "Lobby", "x" * 65, "a b", "a/b", "é", "a.b", None, 5, "a\n"])
+def test_invalid_slugs(slug):
+    assert not protocol.is_valid_slug(slug)
+
+
+def test_with_seq_puts_seq_after_type():
+    frame = protocol.with_seq(protocol.message_deleted(id=3), 7)
+    assert list(frame) == ["type", "seq", "id"]
+    assert frame == {"type": "message.deleted", "seq": 7, "id": 3}
+
+
+def test_with_seq_needs_a_type():
+    with pytest.raises(ValueError, match="type"):
+        protocol.with_seq({"id": 1}, 1)
+
+
+def test_encode_is_compact_utf8_and_rejects_nan():
+    assert protocol.encode({"type": "pong", "x": "é"}) == '{"type":"pong","x":"é"}'
+    with pytest.raises(ValueError):
+        protocol.encode({"x": float("nan")})
+
+
+def test_history_text_embeds_encoded_items():
+    items = [protocol.encode({"type": "message", "seq": 1}), protocol.encode({"type": "entry", "seq": 2})]
+    assert json.loads(protocol.history_text(items, True)) == {
+        "type": "history",
+        "items": [{"type": "message", "seq": 1}, {"type": "entry", "seq": 2}],
+        "complete": True,
+    }
+    assert json.loads(protocol.page_text([], False)) == {"items": [], "complete": False}
+
+
+def test_outbound_frames_have_the_protocol_fields():
+    author = protocol.user_info(None, "Guest")
+    assert set(protocol.welcome("chat", "lobby", 0, author, False)) >= {
+        "type", "stream", "slug", "seq", "user", "can_post",
+    }
+    message = protocol.message(id=1, slug="s", body="b", author=author, created="t", client_id=None)
+    assert set(message) == {"type", "id", "slug", "body", "author", "created", "client_id"}
+    entry = protocol.entry(id=1, slug="s", title="t", body="b", author=author, published="p")
+    assert set(entry) == {"type", "id", "slug", "title", "body", "author", "published"}
+    assert set(protocol.entry_edited(id=1, title="t", body="b", edited="e")) == {
+        "type", "id", "title", "body", "edited",
+    }
+    assert protocol.entry_deleted(id=1) == {"type": "entry.deleted", "id": 1}
+    assert protocol.message_edited(id=1, body="b", edited="e")["type"] == "message.edited"
+    assert protocol.pong() == {"type": "pong"}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+frames = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["message", "typing", "ping", "entry", "liverooms.frame"]) | json_values,
+        "body": st.text() | json_values,
+        "client_id": st.text(max_size=70) | json_values,
+    },
+)
+
+
+@settings(max_examples=1000)
+@given(frames)
+def test_fuzz_generated_frames_parse_or_raise_protocol_error(frame):
+    text = json.dumps(frame)
+    try:
+        command = parse(text)
+    except ProtocolError as exc:
+        assert exc.code in {"bad_json", "bad_frame", "unknown_type", "too_long"}
+        assert protocol.encode(exc.frame())  # always encodable
+    else:
+        assert frame["type"] in {"message", "typing", "ping"}
+        if isinstance(command, SendMessage):
+            assert command.body == frame["body"] and command.client_id == frame["client_id"]
+
+
+@settings(max_examples=1000)
+@given(st.text(max_size=300) | st.binary(max_size=300).map(lambda b: b.decode("utf-8", "replace")))
+def test_fuzz_arbitrary_text_never_escapes_as_another_exception(text):
+    try:
+        parse(text)
+    except ProtocolError as exc:
+        assert protocol.encode(exc.frame())
