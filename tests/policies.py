@@ -7,3 +7,8 @@ class TenantPolicy(DefaultPolicy):
     def can_read(self, user, stream, scope=None):
         site = (scope or {}).get("url_route", {}).get("kwargs", {}).get("site")
         return site in (None, "acme")
+
+
+class NobodyPolicy(DefaultPolicy):
+    def can_read(self, user, stream, scope=None):
+        return False

@@ -1,0 +1,113 @@
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from django_liverooms import checks
+
+MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+
+def redis_layer(**host):
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:6379/0", **host}]},
+        }
+    }
+
+
+def ids(errors):
+    return sorted(e.id for e in errors)
+
+
+def all_ids():
+    return ids(e for e in run_checks() if e.id.startswith("liverooms."))
+
+
+@override_settings(CHANNEL_LAYERS=MEMORY, DEBUG=True)
+def test_a_good_configuration_passes():
+    assert all_ids() == []
+
+
+@override_settings(LIVEROOMS=["not", "a", "dict"])
+def test_liverooms_must_be_a_dict():
+    [error] = checks.check_settings()
+    assert error.id == "liverooms.E001" and error.hint
+
+
+@override_settings(LIVEROOMS={"HISTORY_LIMT": 5})
+def test_unknown_keys_warn():
+    [warning] = checks.check_settings()
+    assert warning.id == "liverooms.W001" and "HISTORY_LIMIT" in warning.hint
+
+
+@override_settings(LIVEROOMS={"PERSISTENCE": "sometimes"})
+def test_persistence_mode():
+    assert ids(checks.check_settings()) == ["liverooms.E002"]
+
+
+@override_settings(LIVEROOMS={"POLICY": "nowhere.Policy"})
+def test_policy_must_import():
+    assert ids(checks.check_settings()) == ["liverooms.E003"]
+
+
+def test_channels_must_be_installed(settings):
+    settings.INSTALLED_APPS = [a for a in settings.INSTALLED_APPS if a != "channels"]
+    [error] = checks.check_channels()
+    assert error.id == "liverooms.E010" and "INSTALLED_APPS" in error.hint
+
+
+@pytest.mark.parametrize("layers", [{}, None, {"other": MEMORY["default"]}])
+def test_a_channel_layer_is_needed(settings, layers):
+    settings.CHANNEL_LAYERS = layers
+    assert ids(checks.check_channels()) == ["liverooms.E011"]
+
+
+@override_settings(CHANNEL_LAYERS=MEMORY, DEBUG=False)
+def test_in_memory_layer_outside_debug_warns():
+    [warning] = checks.check_channels()
+    assert warning.id == "liverooms.W010"
+
+
+@override_settings(CHANNEL_LAYERS=MEMORY, DEBUG=True)
+def test_in_memory_layer_in_debug_is_fine():
+    assert checks.check_channels() == []
+
+
+@override_settings(CHANNEL_LAYERS=redis_layer())
+def test_redis_py_default_pool_and_timeout_are_errors():
+    errors = checks.check_channels()
+    assert ids(errors) == ["liverooms.E013", "liverooms.E014"]
+    assert all(e.hint for e in errors)
+
+
+@override_settings(CHANNEL_LAYERS=redis_layer(max_connections=10000, socket_timeout=30))
+def test_a_big_pool_and_long_timeout_pass():
+    assert checks.check_channels() == []
+
+
+@override_settings(CHANNEL_LAYERS=redis_layer(max_connections=10000, socket_timeout=None))
+def test_no_socket_timeout_passes():
+    assert checks.check_channels() == []
+
+
+def test_pool_settings_in_the_url_are_understood(settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:6379/0?max_connections=50&socket_timeout=30"]},
+        }
+    }
+    assert ids(checks.check_channels()) == ["liverooms.E013"]
+
+
+def test_invalid_hosts(settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": "redis://x"}}
+    }
+    assert ids(checks.check_channels()) == ["liverooms.E012"]
+
+
+@override_settings(CHANNEL_LAYERS=MEMORY, DEBUG=True, LIVEROOMS={"CHANNEL_LAYER": "live"})
+def test_the_configured_alias_is_checked():
+    assert ids(checks.check_channels()) == ["liverooms.E011"]

@@ -1,0 +1,68 @@
+import pytest
+from django.test import override_settings
+
+from django_liverooms import streams
+
+from .factories import make_blog, make_room, publish_entry
+
+pytestmark = pytest.mark.django_db
+
+
+def post(room, n):
+    sender = streams.Sender(user=None, name="bot", key="bot")
+    for i in range(n):
+        streams.post_message(room, sender, f"m{i}", None)
+
+
+def test_messages_returns_the_stored_frames(client):
+    room = make_room()
+    post(room, 3)
+    response = client.get("/live/chat/lobby/messages")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    data = response.json()
+    assert [i["body"] for i in data["items"]] == ["m0", "m1", "m2"] and data["complete"] is True
+    assert data["items"][0] == __import__("json").loads(room.events.first().frame)
+
+
+def test_paging_with_after_and_limit(client):
+    post(make_room(), 5)
+    page = client.get("/live/chat/lobby/messages?after=1&limit=2").json()
+    assert [i["seq"] for i in page["items"]] == [2, 3] and page["complete"] is False
+    rest = client.get("/live/chat/lobby/messages?after=3&limit=2").json()
+    assert [i["seq"] for i in rest["items"]] == [4, 5] and rest["complete"] is True
+
+
+def test_entries(client):
+    publish_entry(make_blog(), title="Hi")
+    data = client.get("/live/liveblog/match-day/entries").json()
+    assert [(i["type"], i["title"]) for i in data["items"]] == [("entry", "Hi")]
+
+
+@pytest.mark.parametrize("query", ["after=-1", "after=x", "limit=0", "limit=201", "limit=1.5", "after=" + "9" * 30])
+def test_bad_parameters_are_a_400(client, query):
+    make_room()
+    response = client.get(f"/live/chat/lobby/messages?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_frame"
+
+
+@pytest.mark.parametrize("path", ["/live/chat/nope/messages", "/live/chat/Bad%20Slug/messages", "/live/liveblog/lobby/entries"])
+def test_unknown_streams_are_a_404(client, path):
+    make_room()
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@override_settings(LIVEROOMS={"POLICY": "tests.policies.NobodyPolicy"})
+def test_the_policy_applies(client):
+    make_room()
+    response = client.get("/live/chat/lobby/messages")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+def test_only_get(client):
+    make_room()
+    assert client.post("/live/chat/lobby/messages").status_code == 405
