@@ -55,6 +55,12 @@ def _database(url):
     if not url:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(os.path.dirname(__file__), "test.sqlite3")}
     parts = urlsplit(url)
+    if parts.scheme == "sqlite":  # sqlite:////absolute/path, for the server-process tests
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": parts.path,
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": parts.path.lstrip("/") or "test",
@@ -77,11 +83,14 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "max_connections": 10000, "socket_timeout": 30}],
                 # Parallel runs on one Redis must not see each other's groups.
-                "prefix": f"liverooms-test-{uuid.uuid4().hex[:8]}",
+                "prefix": os.environ.get("LIVEROOMS_TEST_LAYER_PREFIX")
+                or f"liverooms-test-{uuid.uuid4().hex[:8]}",
             },
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+LIVEROOMS = {"PERSISTENCE": os.environ.get("LIVEROOMS_TEST_PERSISTENCE", "inline")}
 
 SILENCED_SYSTEM_CHECKS = ["liverooms.W010"]
