@@ -1,0 +1,111 @@
+"""Packaging for django-liverooms.
+
+The version lives in ``django_liverooms/__init__.py`` and is read here as text,
+so building never imports the package (or Django).
+"""
+
+import re
+from pathlib import Path
+
+from setuptools import find_namespace_packages, setup
+
+HERE = Path(__file__).resolve().parent
+
+
+def read_version() -> str:
+    source = (HERE / "django_liverooms" / "__init__.py").read_text(encoding="utf-8")
+    match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", source, re.MULTILINE)
+    if match is None:
+        raise RuntimeError("__version__ not found in django_liverooms/__init__.py")
+    return match.group(1)
+
+
+setup(
+    name="django-liverooms",
+    version=read_version(),
+    description="Chat rooms and live blogs for Django, over Django Channels.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    author="django-liverooms developers",
+    # PEP 639 license metadata (setuptools >= 77). It replaces the
+    # "License :: OSI Approved :: BSD License" classifier, which setuptools
+    # deprecates and refuses alongside a license expression.
+    license_expression="BSD-3-Clause",
+    license_files=["LICENSE"],
+    keywords=["django", "channels", "websocket", "chat", "live blog", "asgi"],
+    # Namespace-aware discovery, so the data directories (templates/, static/,
+    # locale/) count as part of the package; plain find_packages() makes
+    # setuptools warn "Package would be ignored" for each of them.
+    packages=find_namespace_packages(
+        include=["django_liverooms", "django_liverooms.*"],
+        exclude=[
+            "*.__pycache__",
+            "tests",
+            "tests.*",
+            "example_project",
+            "example_project.*",
+            "bench",
+            "bench.*",
+        ],
+    ),
+    # Non-Python files shipped in the wheel. MANIFEST.in puts the same files in
+    # the sdist; include_package_data then copies them from there.
+    package_data={
+        "django_liverooms": [
+            "py.typed",
+            "templates/**/*",
+            "static/**/*",
+            "locale/*/LC_MESSAGES/*.po",
+            "locale/*/LC_MESSAGES/*.mo",
+        ]
+    },
+    include_package_data=True,
+    zip_safe=False,
+    python_requires=">=3.10",
+    install_requires=[
+        "Django>=5.2",
+        "channels>=4.2",
+        "django-model-utils>=5.0",
+        "nh3>=0.2.14",
+    ],
+    extras_require={
+        # The channel layer for more than one server process.
+        "redis": ["channels-redis>=4.2"],
+        # What example_project needs to run.
+        "example": ["channels-redis>=4.2", "daphne>=4.1", "psycopg[binary]>=3.1"],
+        # The test suite: WebsocketCommunicator comes with channels; the
+        # Redis and PostgreSQL tests use real servers; the live tests run
+        # daphne and uvicorn processes and connect to them with websockets.
+        "test": [
+            "pytest>=8.0",
+            "pytest-django>=4.9",
+            "pytest-asyncio>=0.24",
+            "hypothesis>=6.100",
+            "channels-redis>=4.2",
+            "daphne>=4.1",
+            "uvicorn>=0.30",
+            "websockets>=13.0",
+            "psycopg[binary]>=3.1",
+        ],
+    },
+    classifiers=[
+        "Development Status :: 4 - Beta",
+        "Environment :: Web Environment",
+        "Framework :: Django",
+        "Framework :: Django :: 5.2",
+        "Framework :: Django :: 6.0",
+        "Framework :: Django :: 6.1",
+        "Intended Audience :: Developers",
+        "Operating System :: OS Independent",
+        "Programming Language :: Python",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Topic :: Communications :: Chat",
+        "Topic :: Internet :: WWW/HTTP :: Dynamic Content",
+        "Typing :: Typed",
+    ],
+)
