@@ -35,7 +35,6 @@ class MessageAdmin(admin.ModelAdmin):
             message.delete()
 
 
-
 @admin.register(LiveBlog)
 class LiveBlogAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "last_seq", "modified"]

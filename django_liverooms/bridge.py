@@ -83,14 +83,18 @@ def _record(registration: Registration, instance: Any, frame: dict[str, Any] | N
     record_event(stream, frame, object_id=object_id)
 
 
-def _on_save(sender: type[models.Model], instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+def _on_save(
+    sender: type[models.Model], instance: Any, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
     if raw:
         return
     registration = _registry[sender]
     _record(registration, instance, registration.frame_for_save(instance, created))
 
 
-def _on_delete(sender: type[models.Model], instance: Any, origin: Any = None, **kwargs: Any) -> None:
+def _on_delete(
+    sender: type[models.Model], instance: Any, origin: Any = None, **kwargs: Any
+) -> None:
     if _deleting_a_stream(origin):
         return  # the stream goes with its events; there is no one to tell
     registration = _registry[sender]
@@ -108,5 +112,15 @@ def connect_builtin_models() -> None:
     """Register the app's own models; called from AppConfig.ready()."""
     from .models import Entry, Message
 
-    register(Message, stream="room", frame_for_save=Message.frame_for_save, frame_for_delete=Message.frame_for_delete)
-    register(Entry, stream="blog", frame_for_save=Entry.frame_for_save, frame_for_delete=Entry.frame_for_delete)
+    register(
+        Message,
+        stream="room",
+        frame_for_save=Message.frame_for_save,
+        frame_for_delete=Message.frame_for_delete,
+    )
+    register(
+        Entry,
+        stream="blog",
+        frame_for_save=Entry.frame_for_save,
+        frame_for_delete=Entry.frame_for_delete,
+    )

@@ -55,7 +55,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] in self._NO_DB_HANDLERS:
-            handler = self.liverooms_frame if message["type"] == broadcast.FRAME_EVENT else self.liverooms_reply
+            handler = (
+                self.liverooms_frame
+                if message["type"] == broadcast.FRAME_EVENT
+                else self.liverooms_reply
+            )
             await handler(message)
             return
         await super().dispatch(message)
@@ -127,7 +131,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.stream is None:
             return  # closing; the socket was refused
         try:
-            command = protocol.parse(text_data, bytes_data, accepts=self.accepts, limits=self.limits)
+            command = protocol.parse(
+                text_data, bytes_data, accepts=self.accepts, limits=self.limits
+            )
             await self.handle(command)
         except protocol.ProtocolError as exc:
             await self.send_frame(exc.frame())
@@ -177,7 +183,9 @@ class ChatConsumer(StreamConsumer):
             await self.send(text_data=posted.frame)
 
     @database_sync_to_async
-    def store_message(self, command: protocol.SendMessage) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
+    def store_message(
+        self, command: protocol.SendMessage
+    ) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
         self.check_can_post(command.client_id)
         with broadcast.collect() as outbox:
             posted = streams.post_message(self.stream, self.sender, command.body, command.client_id)
@@ -185,7 +193,9 @@ class ChatConsumer(StreamConsumer):
 
     def check_can_post(self, client_id: str | None) -> None:
         if not get_policy().can_post(self.user, self.stream, self.scope):
-            raise protocol.ProtocolError(protocol.FORBIDDEN, "You may not post in this room.", client_id)
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN, "You may not post in this room.", client_id
+            )
 
     async def hand_to_worker(self, command: protocol.SendMessage) -> None:
         """Worker mode: the message is stored (and broadcast) by ``runworker``."""

@@ -35,9 +35,7 @@ class Stream(TimeStampedModel):
 
     kind: ClassVar[str]
 
-    slug = models.CharField(
-        _("slug"), max_length=64, unique=True, validators=[slug_validator]
-    )
+    slug = models.CharField(_("slug"), max_length=64, unique=True, validators=[slug_validator])
     title = models.CharField(_("title"), max_length=200)
     last_seq = models.PositiveBigIntegerField(
         _("last seq"),
@@ -125,17 +123,13 @@ class RoomEvent(Event):
         verbose_name = _("chat room event")
         verbose_name_plural = _("chat room events")
         constraints = [
-            models.UniqueConstraint(
-                fields=["stream", "seq"], name="liverooms_roomevent_unique_seq"
-            )
+            models.UniqueConstraint(fields=["stream", "seq"], name="liverooms_roomevent_unique_seq")
         ]
         indexes = [models.Index(fields=["stream", "object_id"])]
 
 
 class LiveBlogEvent(Event):
-    stream = models.ForeignKey(
-        LiveBlog, on_delete=models.CASCADE, related_name="events"
-    )
+    stream = models.ForeignKey(LiveBlog, on_delete=models.CASCADE, related_name="events")
 
     class Meta(Event.Meta):
         verbose_name = _("live blog event")
@@ -183,20 +177,25 @@ class Message(AtomicSaveMixin, TimeStampedModel, SoftDeletableModel):
         verbose_name=_("author"),
     )
     author_name = models.CharField(
-        _("author name"), max_length=150, blank=True,
+        _("author name"),
+        max_length=150,
+        blank=True,
         help_text=_("The name shown to readers; a guest's name for anonymous posts."),
     )
     body = models.TextField(_("body"))
-    client_id = models.CharField(_("client id"), max_length=64, null=True, blank=True, editable=False)
+    client_id = models.CharField(_("client id"), max_length=64, blank=True, editable=False)
     sender_key = models.CharField(
-        _("sender key"), max_length=150, blank=True, editable=False,
+        _("sender key"),
+        max_length=150,
+        blank=True,
+        editable=False,
         help_text=_("Who sent it, for idempotent sends: a user, a session or a connection."),
     )
 
     tracker = FieldTracker(fields=["body", "is_removed"])
 
-    objects = SoftDeletableManager()
     all_objects = models.Manager()
+    objects = SoftDeletableManager()
 
     class Meta:
         verbose_name = _("message")
@@ -206,7 +205,7 @@ class Message(AtomicSaveMixin, TimeStampedModel, SoftDeletableModel):
         constraints = [
             models.UniqueConstraint(
                 fields=["room", "sender_key", "client_id"],
-                condition=models.Q(client_id__isnull=False),
+                condition=~models.Q(client_id=""),
                 name="liverooms_message_unique_client_id",
             )
         ]
@@ -231,7 +230,7 @@ class Message(AtomicSaveMixin, TimeStampedModel, SoftDeletableModel):
                 body=self.body,
                 author=_author(self.author, self.author_name),
                 created=_iso(self.created),
-                client_id=self.client_id,
+                client_id=self.client_id or None,
             )
         if self.is_removed:
             if self.tracker.previous("is_removed"):
@@ -269,8 +268,8 @@ class Entry(AtomicSaveMixin, TimeStampedModel, StatusModel, SoftDeletableModel):
 
     tracker = FieldTracker(fields=["status", "is_removed", "title", "body"])
 
-    objects = SoftDeletableManager()
     all_objects = models.Manager()
+    objects = SoftDeletableManager()
 
     class Meta:
         verbose_name = _("entry")
@@ -281,18 +280,6 @@ class Entry(AtomicSaveMixin, TimeStampedModel, StatusModel, SoftDeletableModel):
     def __str__(self) -> str:
         return self.title or self.body[:50]
 
-    @property
-    def is_live(self) -> bool:
-        return self.status == self.STATUS.published and not self.is_removed
-
-    def _was_live(self) -> bool:
-        if self._state.adding or self.tracker.previous("status") is None:
-            return False
-        return (
-            self.tracker.previous("status") == self.STATUS.published
-            and not self.tracker.previous("is_removed")
-        )
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.body = clean_html(self.body)
         if self.is_live and self.published_at is None:
@@ -300,6 +287,17 @@ class Entry(AtomicSaveMixin, TimeStampedModel, StatusModel, SoftDeletableModel):
         if kwargs.get("update_fields") is not None:
             kwargs["update_fields"] = {*kwargs["update_fields"], "body", "published_at", "modified"}
         super().save(*args, **kwargs)
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == self.STATUS.published and not self.is_removed
+
+    def _was_live(self) -> bool:
+        if self._state.adding or self.tracker.previous("status") is None:
+            return False
+        return self.tracker.previous(
+            "status"
+        ) == self.STATUS.published and not self.tracker.previous("is_removed")
 
     def _author_name(self) -> str:
         if self.author is None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Union
+from typing import Any
 
 PROTOCOL_VERSION = 1
 
@@ -68,7 +69,7 @@ class Ping:
     pass
 
 
-Command = Union[SendMessage, Typing, Ping]
+Command = SendMessage | Typing | Ping
 
 CHAT_COMMANDS = frozenset({"message", "typing", "ping"})
 LIVEBLOG_COMMANDS = frozenset({"ping"})
@@ -164,9 +165,7 @@ def parse(
     if not isinstance(kind, str):
         raise ProtocolError(BAD_FRAME, "type must be a string.")
     if kind not in accepts:
-        raise ProtocolError(
-            UNKNOWN_TYPE, f"This endpoint does not accept {kind[:64]!r} frames."
-        )
+        raise ProtocolError(UNKNOWN_TYPE, f"This endpoint does not accept {kind[:64]!r} frames.")
     if kind == "message":
         return _send_message(frame, limits)
     if kind == "typing":
@@ -275,7 +274,11 @@ def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:
     """The frame with ``seq`` placed right after ``type``."""
     if not isinstance(frame.get("type"), str) or not frame["type"]:
         raise ValueError("A stream frame needs a non-empty string 'type'.")
-    return {"type": frame["type"], "seq": seq, **{k: v for k, v in frame.items() if k not in ("type", "seq")}}
+    return {
+        "type": frame["type"],
+        "seq": seq,
+        **{k: v for k, v in frame.items() if k not in ("type", "seq")},
+    }
 
 
 def pong() -> dict[str, Any]:

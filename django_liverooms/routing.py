@@ -54,4 +54,3 @@ def worker_routes() -> dict[str, Any]:
     served by ``python manage.py runworker liverooms.persist``.
     """
     return {conf.PERSIST_CHANNEL: PersistWorker.as_asgi()}
-

@@ -85,7 +85,7 @@ def post_message(room: Room, sender: Sender, body: str, client_id: str | None) -
             author=sender.user,
             author_name=sender.name,
             body=body,
-            client_id=client_id,
+            client_id=client_id or "",
             sender_key=sender.key,
         )
         try:
@@ -147,8 +147,12 @@ def read_history(stream: Stream, *, after: int | None, limit: int) -> History:
         rows.reverse()
         through = last_seq
     else:
-        rows = list(events.filter(seq__gt=after).order_by("seq").values_list("seq", "frame")[: limit + 1])
+        rows = list(
+            events.filter(seq__gt=after).order_by("seq").values_list("seq", "frame")[: limit + 1]
+        )
         complete = len(rows) <= limit
         rows = rows[:limit]
         through = last_seq if complete else rows[-1][0] if rows else after
-    return History(last_seq=last_seq, items=[frame for _, frame in rows], complete=complete, through=through)
+    return History(
+        last_seq=last_seq, items=[frame for _, frame in rows], complete=complete, through=through
+    )

@@ -6,7 +6,9 @@ from channels.layers import channel_layers
 # In CI a test that needs a service must fail when it is missing, not skip.
 SERVICES_REQUIRED = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REDIS_URL = os.environ.get("LIVEROOMS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-POSTGRES_URL = os.environ.get("LIVEROOMS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "LIVEROOMS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
 
 
 def missing_service(reason: str) -> None:

@@ -25,4 +25,6 @@ def make_user(username="alice", editor=False, **kwargs):
 
 
 def publish_entry(blog, title="Kick-off", body="<p>We are under way.</p>", **kwargs):
-    return Entry.objects.create(blog=blog, title=title, body=body, status=Entry.STATUS.published, **kwargs)
+    return Entry.objects.create(
+        blog=blog, title=title, body=body, status=Entry.STATUS.published, **kwargs
+    )

@@ -39,13 +39,23 @@ class Site:
     """
 
     def __init__(self, **env):
-        self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(ROOT), **env}
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONPATH": str(ROOT),
+            **env,
+        }
         self.processes = []
 
     def manage(self, *args):
         return subprocess.run(
             [sys.executable, "-m", "django", *args],
-            env=self.env, cwd=ROOT, check=True, capture_output=True, text=True, timeout=60,
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def shell(self, code):
@@ -54,14 +64,25 @@ class Site:
     def start(self, *args):
         # Output goes to a file: an unread pipe would block a chatty server.
         log = tempfile.TemporaryFile("w+")
-        process = subprocess.Popen(args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
         process.log = log
         self.processes.append(process)
         return process
 
     def server(self):
         port = free_port()
-        process = self.start(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.asgi:application")
+        process = self.start(
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "tests.asgi:application",
+        )
         wait_for_port(port, process)
         return port
 

@@ -53,7 +53,10 @@ TEMPLATES = [
 
 def _database(url):
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(os.path.dirname(__file__), "test.sqlite3")}
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.path.join(os.path.dirname(__file__), "test.sqlite3"),
+        }
     parts = urlsplit(url)
     if parts.scheme == "sqlite":  # sqlite:////absolute/path, for the server-process tests
         return {

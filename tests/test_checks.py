@@ -103,7 +103,10 @@ def test_pool_settings_in_the_url_are_understood(settings):
 
 def test_invalid_hosts(settings):
     settings.CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": "redis://x"}}
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": "redis://x"},
+        }
     }
     assert ids(checks.check_channels()) == ["liverooms.E012"]
 

@@ -38,7 +38,12 @@ async def test_welcome_and_empty_history_for_a_guest(room):
     chat = client("/ws/chat/lobby/")
     welcome, history = await chat.open()
     assert welcome["type"] == "welcome"
-    assert (welcome["stream"], welcome["slug"], welcome["seq"], welcome["can_post"]) == ("chat", "lobby", 0, False)
+    assert (welcome["stream"], welcome["slug"], welcome["seq"], welcome["can_post"]) == (
+        "chat",
+        "lobby",
+        0,
+        False,
+    )
     assert welcome["user"]["id"] is None and welcome["user"]["name"].startswith("Guest ")
     assert history == {"type": "history", "items": [], "complete": True}
     await chat.disconnect()
@@ -111,11 +116,26 @@ async def test_ping_pong_and_bad_input_keep_the_connection_open(room, alice):
         ({"type": "websocket.receive", "text": ""}, "bad_json"),
         ({"type": "websocket.receive", "text": "{nope"}, "bad_json"),
         ({"type": "websocket.receive", "text": "[]"}, "bad_json"),
-        ({"type": "websocket.receive", "text": '{"type": "liverooms.frame", "seq": null, "text": "x"}'}, "unknown_type"),
+        (
+            {
+                "type": "websocket.receive",
+                "text": '{"type": "liverooms.frame", "seq": null, "text": "x"}',
+            },
+            "unknown_type",
+        ),
         ({"type": "websocket.receive", "text": '{"type": "entry"}'}, "unknown_type"),
         ({"type": "websocket.receive", "text": '{"type": "message", "body": "x"}'}, "bad_frame"),
-        ({"type": "websocket.receive", "text": json.dumps({"type": "message", "body": "x" * 4001, "client_id": "c"})}, "too_long"),
-        ({"type": "websocket.receive", "text": json.dumps({"type": "ping", "pad": "x" * 20000})}, "too_long"),
+        (
+            {
+                "type": "websocket.receive",
+                "text": json.dumps({"type": "message", "body": "x" * 4001, "client_id": "c"}),
+            },
+            "too_long",
+        ),
+        (
+            {"type": "websocket.receive", "text": json.dumps({"type": "ping", "pad": "x" * 20000})},
+            "too_long",
+        ),
     ]
     for event, code in bad:
         await chat.send_input(event)
@@ -128,7 +148,14 @@ async def test_ping_pong_and_bad_input_keep_the_connection_open(room, alice):
 
 
 @pytest.mark.parametrize(
-    "path", ["/ws/chat/nowhere/", "/ws/chat/Lobby/", "/ws/chat/" + "a" * 65 + "/", "/ws/chat/%C3%A9/", "/ws/liveblog/lobby/"]
+    "path",
+    [
+        "/ws/chat/nowhere/",
+        "/ws/chat/Lobby/",
+        "/ws/chat/" + "a" * 65 + "/",
+        "/ws/chat/%C3%A9/",
+        "/ws/liveblog/lobby/",
+    ],
 )
 async def test_unknown_or_invalid_streams_close_with_4404(room, path):
     assert await client(path).close_code() == 4404
@@ -196,8 +223,12 @@ async def test_live_frames_already_in_the_history_are_not_sent_twice(room):
     group = f"liverooms.chat.{room.pk}"
     layer = get_channel_layer()
     # A late broadcast of an event the history carried, then a new one.
-    await layer.group_send(group, {"type": "liverooms.frame", "seq": 3, "text": '{"type":"message","seq":3}'})
-    await layer.group_send(group, {"type": "liverooms.frame", "seq": 4, "text": '{"type":"message","seq":4}'})
+    await layer.group_send(
+        group, {"type": "liverooms.frame", "seq": 3, "text": '{"type":"message","seq":3}'}
+    )
+    await layer.group_send(
+        group, {"type": "liverooms.frame", "seq": 4, "text": '{"type":"message","seq":4}'}
+    )
     assert (await chat.receive_frame())["seq"] == 4
     assert await chat.receive_nothing(timeout=0.2)
     await chat.disconnect()
@@ -208,7 +239,10 @@ async def test_typing_reaches_the_others_but_not_the_sender(room, alice):
     await typist.open()
     await other.open()
     await typist.send_frame({"type": "typing"})
-    assert await other.receive_frame() == {"type": "typing", "user": {"id": alice.pk, "name": "Alice A"}}
+    assert await other.receive_frame() == {
+        "type": "typing",
+        "user": {"id": alice.pk, "name": "Alice A"},
+    }
     assert await typist.receive_nothing(timeout=0.2)
     await typist.disconnect()
     await other.disconnect()
@@ -218,7 +252,9 @@ async def test_live_blog_entries_go_live_when_published(blog):
     reader = client("/ws/liveblog/match-day/")
     welcome, history = await reader.open()
     assert (welcome["stream"], welcome["can_post"], history["items"]) == ("liveblog", False, [])
-    draft = await database_sync_to_async(Entry.objects.create)(blog=blog, title="T", body="<p>B</p>")
+    draft = await database_sync_to_async(Entry.objects.create)(
+        blog=blog, title="T", body="<p>B</p>"
+    )
     assert await reader.receive_nothing(timeout=0.2)  # drafts are not live
 
     def update(**fields):
@@ -258,13 +294,18 @@ async def test_live_blog_history_replays_published_entries(blog):
     await database_sync_to_async(publish_entry)(blog, title="One")
     await database_sync_to_async(publish_entry)(blog, title="Two")
     _, history = await client("/ws/liveblog/match-day/").open()
-    assert [(i["type"], i["title"]) for i in history["items"]] == [("entry", "One"), ("entry", "Two")]
+    assert [(i["type"], i["title"]) for i in history["items"]] == [
+        ("entry", "One"),
+        ("entry", "Two"),
+    ]
 
 
 async def test_messages_from_code_reach_connected_readers(room):
     reader = client("/ws/chat/lobby/")
     await reader.open()
-    await database_sync_to_async(Message.objects.create)(room=room, body="from a view", author_name="bot")
+    await database_sync_to_async(Message.objects.create)(
+        room=room, body="from a view", author_name="bot"
+    )
     frame = await reader.receive_frame()
     assert (frame["type"], frame["body"], frame["client_id"]) == ("message", "from a view", None)
     await reader.disconnect()
@@ -275,7 +316,11 @@ async def test_concurrent_senders_get_gapless_increasing_seqs(room, alice):
     for s in senders:
         await s.open()
     await asyncio.gather(
-        *(s.send_frame({"type": "message", "body": f"{n}-{k}", "client_id": f"{n}-{k}"}) for n, s in enumerate(senders) for k in range(5))
+        *(
+            s.send_frame({"type": "message", "body": f"{n}-{k}", "client_id": f"{n}-{k}"})
+            for n, s in enumerate(senders)
+            for k in range(5)
+        )
     )
     received = [[(await s.receive_frame())["seq"] for _ in range(20)] for s in senders]
     for seqs in received:

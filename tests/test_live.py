@@ -65,7 +65,12 @@ async def test_an_entry_saved_in_manage_py_shell_reaches_readers(tmp_path, redis
             " body='<p>1-0 <script>x</script></p>', status='published')\n",
         )
         entry = await recv(reader)
-        assert (entry["type"], entry["seq"], entry["title"], entry["body"]) == ("entry", 1, "Goal!", "<p>1-0 </p>")
+        assert (entry["type"], entry["seq"], entry["title"], entry["body"]) == (
+            "entry",
+            1,
+            "Goal!",
+            "<p>1-0 </p>",
+        )
         await reader.close()
 
 
@@ -95,13 +100,22 @@ async def test_worker_mode_with_runworker(tmp_path, redis_url):
         port = s.server()
         # A signed-in sender, through the session cookie as a browser would.
         cookie = await asyncio.to_thread(session_cookie, s, "admin")
-        sender, welcome, _ = await open_stream(port, "/ws/chat/lobby/", additional_headers={"Cookie": cookie})
+        sender, welcome, _ = await open_stream(
+            port, "/ws/chat/lobby/", additional_headers={"Cookie": cookie}
+        )
         assert welcome["can_post"] and welcome["user"]["name"] == "admin"
-        await sender.send(json.dumps({"type": "message", "body": "stored by a worker", "client_id": "w"}))
+        await sender.send(
+            json.dumps({"type": "message", "body": "stored by a worker", "client_id": "w"})
+        )
         ack = await recv(sender, timeout=15)
-        assert (ack["type"], ack["body"], ack["client_id"]) == ("message", "stored by a worker", "w")
+        assert (ack["type"], ack["body"], ack["client_id"]) == (
+            "message",
+            "stored by a worker",
+            "w",
+        )
         stored = await asyncio.to_thread(
-            s.shell, "from django_liverooms.models import Message; print(Message.objects.get().body)"
+            s.shell,
+            "from django_liverooms.models import Message; print(Message.objects.get().body)",
         )
         assert stored.strip() == "stored by a worker"
         await sender.close()
@@ -122,7 +136,11 @@ def session_cookie(site, username):
 async def test_bad_paths_and_the_http_api_on_a_real_server(tmp_path, redis_url):
     with site(tmp_path, redis_url) as s:
         port = s.server()
-        for path in ("/ws/chat/NOT-A-SLUG/", "/ws/chat/missing/", "/ws/liveblog/" + "x" * 100 + "/"):
+        for path in (
+            "/ws/chat/NOT-A-SLUG/",
+            "/ws/chat/missing/",
+            "/ws/liveblog/" + "x" * 100 + "/",
+        ):
             socket_ = await connect(f"ws://127.0.0.1:{port}{path}")
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(socket_.recv(), 5)
@@ -132,6 +150,8 @@ async def test_bad_paths_and_the_http_api_on_a_real_server(tmp_path, redis_url):
             "from django_liverooms.models import Message, Room\n"
             "for n in range(3): Message.objects.create(room=Room.objects.get(slug='lobby'), body=f'm{n}', author_name='bot')\n",
         )
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/live/chat/lobby/messages?after=1&limit=1") as response:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/live/chat/lobby/messages?after=1&limit=1"
+        ) as response:
             page = json.load(response)
         assert [i["body"] for i in page["items"]] == ["m1"] and page["complete"] is False

@@ -40,7 +40,9 @@ def test_concurrent_writers_commit_in_seq_order(postgres_database):
     _, url = postgres_database
     site = Site(DATABASE_URL=url)
     site.manage("migrate", "--verbosity=0")
-    site.shell("from django_liverooms.models import Room; Room.objects.create(slug='lobby', title='Lobby')")
+    site.shell(
+        "from django_liverooms.models import Room; Room.objects.create(slug='lobby', title='Lobby')"
+    )
     writer = (
         "from django_liverooms.models import Room\n"
         "from django_liverooms.streams import Sender, post_message\n"
@@ -50,22 +52,30 @@ def test_concurrent_writers_commit_in_seq_order(postgres_database):
     )
     try:
         writers = [
-            site.start(sys.executable, "-m", "django", "shell", "--verbosity=0", "-c", writer.format(n=n))
+            site.start(
+                sys.executable, "-m", "django", "shell", "--verbosity=0", "-c", writer.format(n=n)
+            )
             for n in range(WRITERS)
         ]
         reads = gaps = 0
         with psycopg.connect(url) as reader:
             while any(w.poll() is None for w in writers) or reads == 0:
-                seqs = [row[0] for row in reader.execute(
-                    "SELECT seq FROM django_liverooms_roomevent ORDER BY seq"
-                )]
+                seqs = [
+                    row[0]
+                    for row in reader.execute(
+                        "SELECT seq FROM django_liverooms_roomevent ORDER BY seq"
+                    )
+                ]
                 reader.commit()
                 reads += 1
                 if seqs != list(range(1, len(seqs) + 1)):
                     gaps += 1
                 time.sleep(0.005)
             assert [w.wait() for w in writers] == [0] * WRITERS
-            seqs = [row[0] for row in reader.execute("SELECT seq FROM django_liverooms_roomevent ORDER BY seq")]
+            seqs = [
+                row[0]
+                for row in reader.execute("SELECT seq FROM django_liverooms_roomevent ORDER BY seq")
+            ]
             last_seq = reader.execute("SELECT last_seq FROM django_liverooms_room").fetchone()[0]
     finally:
         site.stop()
@@ -73,4 +83,3 @@ def test_concurrent_writers_commit_in_seq_order(postgres_database):
     assert seqs == list(range(1, WRITERS * MESSAGES_EACH + 1))
     assert last_seq == WRITERS * MESSAGES_EACH
     assert reads > 1
-

@@ -64,7 +64,9 @@ class RunningWorker:
     """``runworker liverooms.persist``, in this event loop."""
 
     async def __aenter__(self):
-        worker = Worker(ChannelNameRouter(worker_routes()), ["liverooms.persist"], get_channel_layer())
+        worker = Worker(
+            ChannelNameRouter(worker_routes()), ["liverooms.persist"], get_channel_layer()
+        )
         self.task = asyncio.ensure_future(worker.handle())
         return self
 

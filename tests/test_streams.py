@@ -128,7 +128,11 @@ def test_entry_lifecycle_events():
         entry.save()
         entry.delete()
     assert [f["type"] for f in frames(box)] == [
-        "entry", "entry.edited", "entry.deleted", "entry", "entry.deleted",
+        "entry",
+        "entry.edited",
+        "entry.deleted",
+        "entry",
+        "entry.deleted",
     ]
     published = frames(box)[0]
     assert published["title"] == "Still a draft"
@@ -137,7 +141,10 @@ def test_entry_lifecycle_events():
 
 
 def test_entry_body_is_sanitised_on_save():
-    entry = publish_entry(make_blog(), body='<p onclick="x()">Hi<script>alert(1)</script><img src=x onerror=alert(1)></p>')
+    entry = publish_entry(
+        make_blog(),
+        body='<p onclick="x()">Hi<script>alert(1)</script><img src=x onerror=alert(1)></p>',
+    )
     entry.refresh_from_db()
     assert entry.body == '<p>Hi<img src="x"></p>'
     assert "onerror" not in entry.blog.events.get().frame
@@ -169,10 +176,14 @@ def test_read_history_after_a_seq():
 
 def test_nothing_is_recorded_or_broadcast_on_rollback():
     blog = make_blog()
-    with broadcast.collect() as box:
-        with pytest.raises(RuntimeError), transaction.atomic():
+
+    def publish_then_fail():
+        with transaction.atomic():
             publish_entry(blog)
             raise RuntimeError("rolled back")
+
+    with broadcast.collect() as box, pytest.raises(RuntimeError):
+        publish_then_fail()
     assert box == []
     blog.refresh_from_db()
     assert blog.last_seq == 0 and not blog.events.exists()

@@ -39,7 +39,9 @@ def test_entries(client):
     assert [(i["type"], i["title"]) for i in data["items"]] == [("entry", "Hi")]
 
 
-@pytest.mark.parametrize("query", ["after=-1", "after=x", "limit=0", "limit=201", "limit=1.5", "after=" + "9" * 30])
+@pytest.mark.parametrize(
+    "query", ["after=-1", "after=x", "limit=0", "limit=201", "limit=1.5", "after=" + "9" * 30]
+)
 def test_bad_parameters_are_a_400(client, query):
     make_room()
     response = client.get(f"/live/chat/lobby/messages?{query}")
@@ -47,7 +49,10 @@ def test_bad_parameters_are_a_400(client, query):
     assert response.json()["error"]["code"] == "bad_frame"
 
 
-@pytest.mark.parametrize("path", ["/live/chat/nope/messages", "/live/chat/Bad%20Slug/messages", "/live/liveblog/lobby/entries"])
+@pytest.mark.parametrize(
+    "path",
+    ["/live/chat/nope/messages", "/live/chat/Bad%20Slug/messages", "/live/liveblog/lobby/entries"],
+)
 def test_unknown_streams_are_a_404(client, path):
     make_room()
     response = client.get(path)

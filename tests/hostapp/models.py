@@ -10,6 +10,9 @@ class Goal(models.Model):
     scorer = models.CharField(max_length=100)
     minute = models.PositiveIntegerField()
 
+    def __str__(self):
+        return f"{self.scorer} {self.minute}'"
+
     def frame(self, created):
         if not created:
             return None
