@@ -1,0 +1,60 @@
+"""The demo pages. All the live behaviour is in the templates' JavaScript."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+
+from django_liverooms.models import LiveBlog, Room
+
+# Where asgi.py mounts the app's WebSocket routes.
+WS_PREFIX = "/ws/"
+
+
+def ensure_session(request: HttpRequest) -> None:
+    """Give an anonymous visitor a session now, before the page opens a socket.
+
+    Guests are named after their session ("Guest 1a2b"), so with a session
+    the name stays the same across reloads, tabs and reconnects, and a
+    message re-sent after a reconnect is recognised as the same send.
+    """
+    if request.session.session_key is None:
+        request.session.save()
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    ensure_session(request)
+    return render(
+        request,
+        "demo/home.html",
+        {"rooms": Room.objects.all(), "blogs": LiveBlog.objects.all()},
+    )
+
+
+def chat(request: HttpRequest, slug: str) -> HttpResponse:
+    ensure_session(request)
+    room = get_object_or_404(Room, slug=slug)
+    config = {
+        "slug": room.slug,
+        "ws_path": f"{WS_PREFIX}chat/{room.slug}/",
+        "history_url": reverse("liverooms:messages", args=[room.slug]),
+    }
+    return render(request, "demo/chat.html", {"room": room, "config": config})
+
+
+def liveblog(request: HttpRequest, slug: str) -> HttpResponse:
+    ensure_session(request)
+    blog = get_object_or_404(LiveBlog, slug=slug)
+    config = {
+        "slug": blog.slug,
+        "ws_path": f"{WS_PREFIX}liveblog/{blog.slug}/",
+        "history_url": reverse("liverooms:entries", args=[blog.slug]),
+    }
+    # The admin's "add entry" form, with this blog and "published" filled in.
+    add_entry_url = (
+        reverse("admin:django_liverooms_entry_add") + f"?blog={blog.pk}&status=published"
+    )
+    return render(
+        request,
+        "demo/liveblog.html",
+        {"blog": blog, "config": config, "add_entry_url": add_entry_url},
+    )
