@@ -49,7 +49,8 @@ class EntryAdmin(admin.ModelAdmin):
     list_filter = ["blog", "status", "is_removed"]
     search_fields = ["title", "body"]
     raw_id_fields = ["author"]
-    readonly_fields = ["published_at", "created", "modified"]
+    readonly_fields = ["published_at", "status_changed", "created", "modified"]
+    fields = ["blog", "title", "body", "status", "author", "is_removed", *readonly_fields]
     actions = ["publish", "unpublish"]
 
     def save_model(self, request: HttpRequest, obj: Entry, form: Any, change: bool) -> None:
