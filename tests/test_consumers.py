@@ -322,7 +322,9 @@ async def test_concurrent_senders_get_gapless_increasing_seqs(room, alice):
             for k in range(5)
         )
     )
-    received = [[(await s.receive_frame())["seq"] for _ in range(20)] for s in senders]
+    received = []
+    for s in senders:  # (a nested async comprehension needs Python 3.11)
+        received.append([(await s.receive_frame())["seq"] for _ in range(20)])
     for seqs in received:
         assert sorted(seqs) == list(range(1, 21))
     for s in senders:
