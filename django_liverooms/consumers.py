@@ -9,9 +9,11 @@ committed during the hand-over is neither lost nor sent twice.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
@@ -37,6 +39,13 @@ def parse_after(query_string: bytes) -> int | None:
     return int(value)
 
 
+@dataclass(frozen=True)
+class Opening:
+    stream: Any
+    sender: streams.Sender
+    can_post: bool
+
+
 class StreamConsumer(AsyncWebsocketConsumer):
     kind: ClassVar[str]
     accepts: ClassVar[frozenset[str]]
@@ -55,14 +64,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] in self._NO_DB_HANDLERS:
-            handler = (
-                self.liverooms_frame
-                if message["type"] == broadcast.FRAME_EVENT
-                else self.liverooms_reply
-            )
-            await handler(message)
-            return
-        await super().dispatch(message)
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
 
     # Connection ----------------------------------------------------------
 
@@ -71,13 +75,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.route_kwargs = self.scope.get("url_route", {}).get("kwargs", {})
         opening = await self.open_stream(self.route_kwargs.get("slug", ""))
         await self.accept()
-        if opening is None:
-            await self.close(code=protocol.CLOSE_NOT_FOUND)
+        if isinstance(opening, int):
+            await self.close(code=opening)
             return
-        if not opening["can_read"]:
-            await self.close(code=protocol.CLOSE_FORBIDDEN)
-            return
-        self.stream, self.sender = opening["stream"], opening["sender"]
+        self.stream, self.sender = opening.stream, opening.sender
         self.limits = protocol.Limits(conf.MAX_FRAME_BYTES, conf.MAX_BODY_LENGTH)
         self.last_typing = 0.0
         await self.channel_layer.group_add(self.stream.group_name, self.channel_name)
@@ -93,7 +94,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.through = history.through
         await self.send_frame(
             protocol.welcome(
-                self.kind, self.stream.slug, history.last_seq, self.sender.info, opening["can_post"]
+                self.kind, self.stream.slug, history.last_seq, self.sender.info, opening.can_post
             )
         )
         if bad_after is not None:
@@ -107,19 +108,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=history.text)
 
     @database_sync_to_async
-    def open_stream(self, slug: str) -> dict[str, Any] | None:
+    def open_stream(self, slug: str) -> Opening | int:
+        """The stream to join, or the close code that refuses it."""
         stream = streams.get_stream(self.kind, slug)
         if stream is None:
-            return None
+            return protocol.CLOSE_NOT_FOUND
         policy = get_policy()
         if not policy.can_read(self.user, stream, self.scope):
-            return {"can_read": False}
-        return {
-            "can_read": True,
-            "stream": stream,
-            "sender": identify(self.user, self.scope, self.channel_name),
-            "can_post": policy.can_post(self.user, stream, self.scope),
-        }
+            return protocol.CLOSE_FORBIDDEN
+        return Opening(
+            stream=stream,
+            sender=identify(self.user, self.scope, self.channel_name),
+            can_post=policy.can_post(self.user, stream, self.scope),
+        )
 
     async def disconnect(self, code: int) -> None:
         if self.stream is not None:
