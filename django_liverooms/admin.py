@@ -11,12 +11,15 @@ from django.utils.translation import gettext_lazy as _
 from .models import Entry, LiveBlog, Message, Room
 
 
-@admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class StreamAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "last_seq", "modified"]
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["last_seq", "created", "modified"]
+
+
+admin.site.register(Room, StreamAdmin)
+admin.site.register(LiveBlog, StreamAdmin)
 
 
 @admin.register(Message)
@@ -33,14 +36,6 @@ class MessageAdmin(admin.ModelAdmin):
         # One save per message, so each removal is an event readers receive.
         for message in queryset.filter(is_removed=False):
             message.delete()
-
-
-@admin.register(LiveBlog)
-class LiveBlogAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "last_seq", "modified"]
-    search_fields = ["title", "slug"]
-    prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["last_seq", "created", "modified"]
 
 
 @admin.register(Entry)

@@ -142,11 +142,25 @@ class LiveBlogEvent(Event):
         indexes = [models.Index(fields=["stream", "object_id"])]
 
 
-class AtomicSaveMixin(models.Model):
-    """Save in a transaction, so the bridge's event commits with the row."""
+class StreamItem(TimeStampedModel, SoftDeletableModel):
+    """What is posted in a stream: saved in a transaction, so the bridge's
+    event commits with the row; soft-deleted, so removals replay as events."""
+
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+
+    all_objects = models.Manager()
+    objects = SoftDeletableManager()
 
     class Meta:
         abstract = True
+        default_manager_name = "all_objects"  # the admin shows removed items too
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
@@ -162,19 +176,11 @@ def _author(user: Any, name: str) -> dict[str, Any]:
     return protocol.user_info(user.pk if user is not None else None, name)
 
 
-class Message(AtomicSaveMixin, TimeStampedModel, SoftDeletableModel):
+class Message(StreamItem):
     """A chat message. Soft-deleted messages stay, marked ``is_removed``."""
 
     room = models.ForeignKey(
         Room, on_delete=models.CASCADE, related_name="messages", verbose_name=_("room")
-    )
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("author"),
     )
     author_name = models.CharField(
         _("author name"),
@@ -194,14 +200,10 @@ class Message(AtomicSaveMixin, TimeStampedModel, SoftDeletableModel):
 
     tracker = FieldTracker(fields=["body", "is_removed"])
 
-    all_objects = models.Manager()
-    objects = SoftDeletableManager()
-
-    class Meta:
+    class Meta(StreamItem.Meta):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["created"]
-        default_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["room", "sender_key", "client_id"],
@@ -246,7 +248,7 @@ class Message(AtomicSaveMixin, TimeStampedModel, SoftDeletableModel):
         return protocol.message_deleted(id=self.pk)
 
 
-class Entry(AtomicSaveMixin, TimeStampedModel, StatusModel, SoftDeletableModel):
+class Entry(StreamItem, StatusModel):
     """A live blog entry. Only published, not removed entries are live."""
 
     STATUS = Choices(("draft", _("draft")), ("published", _("published")))
@@ -254,28 +256,16 @@ class Entry(AtomicSaveMixin, TimeStampedModel, StatusModel, SoftDeletableModel):
     blog = models.ForeignKey(
         LiveBlog, on_delete=models.CASCADE, related_name="entries", verbose_name=_("live blog")
     )
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("author"),
-    )
     title = models.CharField(_("title"), max_length=200, blank=True)
     body = models.TextField(_("body"), help_text=_("HTML; sanitised when saved."))
     published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
 
     tracker = FieldTracker(fields=["status", "is_removed", "title", "body"])
 
-    all_objects = models.Manager()
-    objects = SoftDeletableManager()
-
-    class Meta:
+    class Meta(StreamItem.Meta):
         verbose_name = _("entry")
         verbose_name_plural = _("entries")
         ordering = ["-published_at", "-created"]
-        default_manager_name = "all_objects"
 
     def __str__(self) -> str:
         return self.title or self.body[:50]
