@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.serializers.json import DjangoJSONEncoder
+
 PROTOCOL_VERSION = 1
 
 SLUG_RE = re.compile(r"[a-z0-9_-]{1,64}")
@@ -177,8 +179,13 @@ def parse(
 
 
 def encode(frame: dict[str, Any]) -> str:
-    """The one JSON encoding of an outbound frame."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """The one JSON encoding of an outbound frame.
+
+    DjangoJSONEncoder lets host frames carry datetimes, decimals and UUIDs.
+    """
+    return json.dumps(
+        frame, ensure_ascii=False, separators=(",", ":"), allow_nan=False, cls=DjangoJSONEncoder
+    )
 
 
 def user_info(user_id: int | None, name: str) -> dict[str, Any]:

@@ -84,3 +84,21 @@ def test_plain_queryset_create_of_a_message_is_an_event():
         Message.objects.create(room=room, body="from code", author_name="bot")
     assert types(box) == ["message"]
     assert json.loads(box[0].text)["client_id"] is None
+
+
+def test_host_frames_may_carry_datetimes_and_decimals():
+    import datetime
+    import decimal
+
+    from django_liverooms import streams
+
+    blog = make_blog()
+    moment = datetime.datetime(2026, 11, 24, 20, 45, tzinfo=datetime.timezone.utc)
+    with broadcast.collect() as box:
+        streams.record_event(blog, {"type": "odds", "at": moment, "price": decimal.Decimal("2.50")})
+    assert json.loads(box[0].text) == {
+        "type": "odds",
+        "seq": 1,
+        "at": "2026-11-24T20:45:00Z",
+        "price": "2.50",
+    }
