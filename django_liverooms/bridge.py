@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 
-from .models import Stream
+if TYPE_CHECKING:
+    from .models import Stream
 
 FrameForSave = Callable[[Any, bool], "dict[str, Any] | None"]
 FrameForDelete = Callable[[Any], "dict[str, Any] | None"]
@@ -103,6 +104,8 @@ def _on_delete(
 
 
 def _deleting_a_stream(origin: Any) -> bool:
+    from .models import Stream
+
     if isinstance(origin, Stream):
         return True
     return isinstance(origin, models.QuerySet) and issubclass(origin.model, Stream)

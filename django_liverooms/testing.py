@@ -34,9 +34,12 @@ def default_application() -> Any:
 class StreamCommunicator(WebsocketCommunicator):
     """A WebsocketCommunicator that speaks the liverooms protocol.
 
-    ``path`` is relative to ``application``; by default the app's routes are
-    mounted at the root, so ``"/chat/lobby/"``. ``user`` is put in the scope
-    as AuthMiddleware would.
+    ``application`` defaults to the app's routes mounted at the root with no
+    middleware, so paths are ``"/chat/lobby/"``. To test your project's own
+    ASGI application, pass it with its prefix (``"/ws/chat/lobby/"``) and,
+    behind ``AllowedHostsOriginValidator``, an Origin header:
+    ``headers=[(b"origin", b"http://localhost")]``. ``user`` is put in the
+    scope as AuthMiddleware would.
     """
 
     def __init__(self, path: str, *, user: Any = None, application: Any = None, **kwargs: Any):
@@ -71,4 +74,12 @@ class StreamCommunicator(WebsocketCommunicator):
         await self.send_to(text_data=json.dumps(frame))
 
     async def receive_frame(self, timeout: float = 3) -> dict[str, Any]:
-        return json.loads(await self.receive_from(timeout))
+        """The next frame; AssertionError naming the close code if the server closed."""
+        output = await self.receive_output(timeout)
+        if output["type"] == "websocket.close":
+            raise AssertionError(
+                f"the server closed the connection with code {output.get('code', 1000)}"
+                " (4404: no such stream, 4403: not allowed to read it)"
+            )
+        assert output["type"] == "websocket.send", f"unexpected output {output}"
+        return json.loads(output["text"])

@@ -8,9 +8,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from . import protocol, streams
 from .conf import conf
@@ -49,11 +53,26 @@ def _history(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
     )
 
 
-@require_GET
+def read_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """GET and HEAD only, answered in JSON; exempt from CSRF as it changes nothing."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in ("GET", "HEAD"):
+            response = _error(405, "method_not_allowed", "Use GET.")
+            response["Allow"] = "GET, HEAD"
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@read_only
 def messages(request: HttpRequest, slug: str) -> HttpResponse:
     return _history(request, "chat", slug)
 
 
-@require_GET
+@read_only
 def entries(request: HttpRequest, slug: str) -> HttpResponse:
     return _history(request, "liveblog", slug)

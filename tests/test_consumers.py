@@ -15,8 +15,11 @@ from .factories import make_blog, make_room, make_user, publish_entry
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
 def client(path, user=None):
-    return StreamCommunicator(path, user=user, application=application)
+    return StreamCommunicator(path, user=user, application=application, headers=ORIGIN)
 
 
 @pytest.fixture
@@ -329,3 +332,16 @@ async def test_concurrent_senders_get_gapless_increasing_seqs(room, alice):
         assert sorted(seqs) == list(range(1, 21))
     for s in senders:
         await s.disconnect()
+
+
+async def test_stream_communicator_names_the_close_code():
+    chat = client("/ws/chat/nowhere/")
+    with pytest.raises(AssertionError, match="closed the connection with code 4404"):
+        await chat.open()
+
+
+@pytest.mark.parametrize("headers", [[], [(b"origin", b"http://evil.example")]])
+async def test_cross_site_handshakes_are_refused(room, headers):
+    chat = StreamCommunicator("/ws/chat/lobby/", application=application, headers=headers)
+    connected, _ = await chat.connect()
+    assert not connected

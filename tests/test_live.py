@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .processes import Site
 
@@ -43,11 +43,15 @@ def site(tmp_path, redis_url, **env):
 
 
 async def open_stream(port, path, **kwargs):
-    socket_ = await connect(f"ws://127.0.0.1:{port}{path}", **kwargs)
+    socket_ = await connect(ws_url(port, path), origin=f"http://127.0.0.1:{port}", **kwargs)
     welcome = json.loads(await socket_.recv())
     history = json.loads(await socket_.recv())
     assert (welcome["type"], history["type"]) == ("welcome", "history")
     return socket_, welcome, history
+
+
+def ws_url(port, path):
+    return f"ws://127.0.0.1:{port}{path}"
 
 
 async def recv(socket_, timeout=10):
@@ -87,6 +91,10 @@ async def test_two_server_processes_act_as_one(tmp_path, redis_url):
         )
         frames = [await recv(a), await recv(b)]
         assert frames[0] == frames[1] and frames[0]["body"] == "hello both"
+        # A page of another site may not connect.
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(ws_url(first, "/ws/chat/lobby/"), origin="http://evil.example")
+        assert refused.value.response.status_code == 403
         # Resume on the other process with ?after= sees the same stream.
         c, welcome, history = await open_stream(second, "/ws/chat/lobby/?after=0")
         assert welcome["seq"] == 1 and history["items"] == [frames[0]]
@@ -141,7 +149,7 @@ async def test_bad_paths_and_the_http_api_on_a_real_server(tmp_path, redis_url):
             "/ws/chat/missing/",
             "/ws/liveblog/" + "x" * 100 + "/",
         ):
-            socket_ = await connect(f"ws://127.0.0.1:{port}{path}")
+            socket_ = await connect(ws_url(port, path), origin=f"http://127.0.0.1:{port}")
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(socket_.recv(), 5)
             assert closed.value.rcvd.code == 4404, path

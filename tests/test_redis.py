@@ -44,8 +44,11 @@ def alice():
     return make_user("alice")
 
 
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
 def client(path, user=None):
-    return StreamCommunicator(path, user=user, application=application)
+    return StreamCommunicator(path, user=user, application=application, headers=ORIGIN)
 
 
 async def test_chat_round_trip_over_redis(redis_layers, room, alice):

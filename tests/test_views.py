@@ -70,4 +70,8 @@ def test_the_policy_applies(client):
 
 def test_only_get(client):
     make_room()
-    assert client.post("/live/chat/lobby/messages").status_code == 405
+    client = type(client)(enforce_csrf_checks=True)
+    response = client.post("/live/chat/lobby/messages")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert response.json()["error"]["code"] == "method_not_allowed"
