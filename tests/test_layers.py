@@ -1,15 +1,16 @@
-"""The app on a real Redis channel layer, in this process."""
+"""Channel-layer behaviour in this process: the real Redis layer, and worker mode."""
 
 import asyncio
 import uuid
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.routing import ChannelNameRouter
 from channels.worker import Worker
 from django.test import override_settings
 
-from django_liverooms.models import Message
+from django_liverooms.models import Message, Room
 from django_liverooms.routing import worker_routes
 from django_liverooms.testing import StreamCommunicator
 
@@ -121,3 +122,32 @@ async def test_worker_mode_still_checks_the_policy(redis_layers, room):
     await guest.send_frame({"type": "message", "body": "hi", "client_id": "g"})
     assert (await guest.receive_frame())["code"] == "forbidden"
     await guest.disconnect()
+
+
+@override_settings(
+    CHANNEL_LAYERS={
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
+    },
+    LIVEROOMS={"PERSISTENCE": "worker"},
+)
+async def test_worker_mode_reports_a_refused_hand_off(room, alice):
+    sender = client("/ws/chat/lobby/", alice)
+    await sender.open()
+    await sender.send_frame({"type": "message", "body": "one", "client_id": "a"})
+    await sender.send_frame({"type": "message", "body": "two", "client_id": "b"})
+    error = await sender.receive_frame()
+    assert (error["type"], error["code"], error["client_id"]) == ("error", "unavailable", "b")
+    await sender.disconnect()
+
+
+@override_settings(LIVEROOMS={"PERSISTENCE": "worker"})
+async def test_worker_mode_reports_a_failed_store(room, alice):
+    sender = client("/ws/chat/lobby/", alice)
+    await sender.open()
+    await sender.send_frame({"type": "message", "body": "orphan", "client_id": "o"})
+    await database_sync_to_async(Room.objects.all().delete)()  # gone before a worker runs
+    async with RunningWorker():
+        error = await sender.receive_frame(timeout=5)
+    assert (error["type"], error["code"], error["client_id"]) == ("error", "unavailable", "o")
+    assert await Message.objects.acount() == 0
+    await sender.disconnect()
