@@ -18,12 +18,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 
-from . import broadcast, protocol, streams
+from . import broadcast, protocol, streams, workers
 from .conf import conf
 from .policy import get_policy, identify
-
-# Channel-layer event types; our code sets them, never a client field.
-PERSIST_EVENT = "liverooms.persist"
 
 TYPING_INTERVAL = 2.0  # seconds between relayed typing frames per connection
 
@@ -204,16 +201,7 @@ class ChatConsumer(StreamConsumer):
         try:
             await self.channel_layer.send(
                 conf.PERSIST_CHANNEL,
-                {
-                    "type": PERSIST_EVENT,
-                    "room": self.stream.pk,
-                    "user": self.sender.user.pk if self.sender.user is not None else None,
-                    "name": self.sender.name,
-                    "key": self.sender.key,
-                    "body": command.body,
-                    "client_id": command.client_id,
-                    "reply_channel": self.channel_name,
-                },
+                workers.persist_event(self.stream, self.sender, command, self.channel_name),
             )
         except Exception as exc:
             raise protocol.ProtocolError(
@@ -227,7 +215,7 @@ class ChatConsumer(StreamConsumer):
         if now - self.last_typing < TYPING_INTERVAL:
             return  # throttled: typing is a hint, not a message
         self.last_typing = now
-        text = protocol.encode({"type": "typing", "user": self.sender.info})
+        text = protocol.encode(protocol.typing(self.sender.info))
         await broadcast.apublish(
             [broadcast.Broadcast(self.stream.group_name, None, text, skip=self.channel_name)]
         )

@@ -288,6 +288,10 @@ def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:
     }
 
 
+def typing(user: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "typing", "user": user}
+
+
 def pong() -> dict[str, Any]:
     return {"type": "pong"}
 

@@ -27,6 +27,26 @@ from .models import Room
 logger = logging.getLogger(__name__)
 
 
+# The channel-layer event type; set by our code, never from a client field.
+PERSIST_EVENT = "liverooms.persist"
+
+
+def persist_event(
+    room: Room, sender: streams.Sender, command: protocol.SendMessage, reply_channel: str
+) -> dict[str, Any]:
+    """What a chat consumer sends to the persist channel."""
+    return {
+        "type": PERSIST_EVENT,
+        "room": room.pk,
+        "user": sender.user.pk if sender.user is not None else None,
+        "name": sender.name,
+        "key": sender.key,
+        "body": command.body,
+        "client_id": command.client_id,
+        "reply_channel": reply_channel,
+    }
+
+
 def store(event: dict[str, Any]) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
     room = Room._default_manager.get(pk=event["room"])
     user = None
