@@ -172,7 +172,15 @@ def _iso(value: Any) -> str:
     return value.isoformat()
 
 
-def _author(user: Any, name: str) -> dict[str, Any]:
+def display_name(user: Any) -> str:
+    """A user's full name if the user model has one, else the username."""
+    get_full_name = getattr(user, "get_full_name", None)
+    return (get_full_name() if get_full_name else "") or user.get_username()
+
+
+def _author(user: Any, name: str | None = None) -> dict[str, Any]:
+    if name is None:
+        name = display_name(user) if user is not None else ""
     return protocol.user_info(user.pk if user is not None else None, name)
 
 
@@ -217,7 +225,7 @@ class Message(StreamItem):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.author_name and self.author is not None:
-            self.author_name = self.author.get_username()
+            self.author_name = display_name(self.author)
         super().save(*args, **kwargs)
 
     # The bridge's serialisers (see bridge.register).
@@ -289,11 +297,6 @@ class Entry(StreamItem, StatusModel):
             "status"
         ) == self.STATUS.published and not self.tracker.previous("is_removed")
 
-    def _author_name(self) -> str:
-        if self.author is None:
-            return ""
-        return self.author.get_full_name() or self.author.get_username()
-
     def frame_for_save(self, created: bool) -> dict[str, Any] | None:
         was_live = False if created else self._was_live()
         if self.is_live and not was_live:
@@ -302,7 +305,7 @@ class Entry(StreamItem, StatusModel):
                 slug=self.blog.slug,
                 title=self.title,
                 body=self.body,
-                author=_author(self.author, self._author_name()),
+                author=_author(self.author),
                 published=_iso(self.published_at),
             )
         if was_live and not self.is_live:

@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
 from .conf import conf
-from .models import LiveBlog, Room, Stream
+from .models import LiveBlog, Room, Stream, display_name
 from .streams import Sender
 
 
@@ -42,7 +42,7 @@ class DefaultPolicy:
 
     def display_name(self, user: Any) -> str:
         """The name readers see for a signed-in user."""
-        return user.get_full_name() or user.get_username()
+        return display_name(user)
 
     def guest_name(self, guest_key: str) -> str:
         """The name readers see for an anonymous visitor."""
