@@ -27,8 +27,7 @@ MIN_SOCKET_TIMEOUT = 10
 @register(Tags.compatibility)
 def check_settings(**kwargs: Any) -> list[Any]:
     errors: list[Any] = []
-    user = getattr(settings, "LIVEROOMS", None)
-    if user is not None and not isinstance(user, dict):
+    if not isinstance(conf.raw, dict):
         return [
             Error(
                 "LIVEROOMS must be a dict.",
@@ -36,7 +35,7 @@ def check_settings(**kwargs: Any) -> list[Any]:
                 id="liverooms.E001",
             )
         ]
-    for key in sorted(conf.user_keys - set(DEFAULTS)):
+    for key in sorted(set(conf.raw) - set(DEFAULTS)):
         errors.append(
             Warning(
                 f"LIVEROOMS has an unknown key {key!r}.",

@@ -40,13 +40,13 @@ class Settings:
     def __getattr__(self, name: str) -> Any:
         if name not in DEFAULTS:
             raise AttributeError(f"Unknown LIVEROOMS setting {name!r}")
-        user = getattr(django_settings, "LIVEROOMS", None) or {}
-        return user.get(name, DEFAULTS[name])
+        user = self.raw
+        return user.get(name, DEFAULTS[name]) if isinstance(user, dict) else DEFAULTS[name]
 
     @property
-    def user_keys(self) -> set[str]:
-        user = getattr(django_settings, "LIVEROOMS", None) or {}
-        return set(user) if isinstance(user, dict) else set()
+    def raw(self) -> Any:
+        """``settings.LIVEROOMS`` as given (the system checks validate it)."""
+        return getattr(django_settings, "LIVEROOMS", None) or {}
 
 
 conf = Settings()

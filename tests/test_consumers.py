@@ -345,3 +345,26 @@ async def test_cross_site_handshakes_are_refused(room, headers):
     chat = StreamCommunicator("/ws/chat/lobby/", application=application, headers=headers)
     connected, _ = await chat.connect()
     assert not connected
+
+
+async def test_message_edits_and_deletions_reach_readers(room):
+    await post(room, "typo", 1)
+    reader = client("/ws/chat/lobby/")
+    await reader.open()
+    message = await Message.objects.aget()
+
+    def edit_then_delete():
+        message.body = "fixed"
+        message.save()
+        message.delete()
+
+    await database_sync_to_async(edit_then_delete)()
+    edited, deleted = await reader.receive_frame(), await reader.receive_frame()
+    assert (edited["type"], edited["seq"], edited["id"], edited["body"]) == (
+        "message.edited",
+        2,
+        message.pk,
+        "fixed",
+    )
+    assert deleted == {"type": "message.deleted", "seq": 3, "id": message.pk}
+    await reader.disconnect()
