@@ -30,10 +30,7 @@ def parse_after(query_string: bytes) -> int | None:
     values = parse_qs(query_string.decode("latin-1")).get("after")
     if not values:
         return None
-    value = values[-1]
-    if not value.isascii() or not value.isdigit() or len(value) > 19:
-        raise ValueError(value)
-    return int(value)
+    return protocol.parse_uint(values[-1])
 
 
 @dataclass(frozen=True)

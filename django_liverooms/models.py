@@ -20,6 +20,7 @@ from model_utils.managers import SoftDeletableManager
 from model_utils.models import SoftDeletableModel, StatusModel, TimeStampedModel
 
 from . import protocol
+from .broadcast import group_name
 from .sanitizer import clean_html
 
 SLUG_PATTERN = r"^[a-z0-9_-]{1,64}$"  # protocol.SLUG_RE, anchored for the database too
@@ -64,8 +65,6 @@ class Stream(TimeStampedModel):
 
     @property
     def group_name(self) -> str:
-        from .broadcast import group_name
-
         return group_name(self.kind, self.pk)
 
 

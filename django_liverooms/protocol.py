@@ -39,6 +39,16 @@ def is_valid_slug(slug: object) -> bool:
     return isinstance(slug, str) and SLUG_RE.fullmatch(slug) is not None
 
 
+MAX_SEQ = 2**63 - 1  # the database's bigint
+
+
+def parse_uint(text: str, high: int = MAX_SEQ) -> int:
+    """A query-string integer from 0 to ``high`` (a seq, a limit); ValueError otherwise."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > high:
+        raise ValueError(text)
+    return int(text)
+
+
 # Inbound ------------------------------------------------------------------
 
 

@@ -29,9 +29,13 @@ def _int_param(request: HttpRequest, name: str, default: int, low: int, high: in
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}.")
-    return int(raw)
+    try:
+        value = protocol.parse_uint(raw, high)
+        if value < low:
+            raise ValueError(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer from {low} to {high}.") from None
+    return value
 
 
 def _history(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
@@ -43,7 +47,7 @@ def _history(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
         return _error(403, protocol.FORBIDDEN, "You may not read this stream.")
     max_limit = conf.HTTP_HISTORY_MAX_LIMIT
     try:
-        after = _int_param(request, "after", 0, 0, 2**63 - 1)
+        after = _int_param(request, "after", 0, 0, protocol.MAX_SEQ)
         limit = _int_param(request, "limit", min(conf.HISTORY_LIMIT, max_limit) or 1, 1, max_limit)
     except ValueError as exc:
         return _error(400, protocol.BAD_FRAME, str(exc))
