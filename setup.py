@@ -80,12 +80,16 @@ setup(
             "pytest>=8.0",
             "pytest-django>=4.9",
             "pytest-asyncio>=0.24",
+            # A hung test fails with its stack instead of stalling the run.
+            "pytest-timeout>=2.3",
             "hypothesis>=6.100",
             "channels-redis>=4.2",
             "daphne>=4.1",
             "uvicorn>=0.30",
             "websockets>=13.0",
             "psycopg[binary]>=3.1",
+            # The XSS test drives the system's Chromium (no browser download).
+            "playwright>=1.40",
         ],
     },
     classifiers=[

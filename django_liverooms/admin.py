@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from .models import Entry, LiveBlog, Message, Room
+from .models import Entry, LiveBlog, Message, Room, RoomMember, RoomMute
 
 
 class StreamAdmin(admin.ModelAdmin):
@@ -18,8 +18,35 @@ class StreamAdmin(admin.ModelAdmin):
     readonly_fields = ["last_seq", "created", "modified"]
 
 
-admin.site.register(Room, StreamAdmin)
+class RoomMemberInline(admin.TabularInline):
+    model = RoomMember
+    raw_id_fields = ["user"]
+    extra = 0
+
+
+class RoomMuteInline(admin.TabularInline):
+    model = RoomMute
+    fk_name = "room"
+    raw_id_fields = ["user", "muted_by"]
+    extra = 0
+
+
+@admin.register(Room)
+class RoomAdmin(StreamAdmin):
+    list_display = ["title", "slug", "private", "last_seq", "modified"]
+    list_filter = ["private"]
+    inlines = [RoomMemberInline, RoomMuteInline]
+
+
 admin.site.register(LiveBlog, StreamAdmin)
+
+
+@admin.register(RoomMute)
+class RoomMuteAdmin(admin.ModelAdmin):
+    list_display = ["user", "room", "until", "muted_by", "created"]
+    list_filter = ["room"]
+    raw_id_fields = ["user", "muted_by"]
+    search_fields = ["user__username"]
 
 
 @admin.register(Message)

@@ -17,6 +17,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from .conf import conf
+from .layerwatch import LayerFailed, bounded
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ class Broadcast:
     skip: str | None = None  # a channel not to deliver to: the sender's
 
     def event(self) -> dict[str, Any]:
-        event = {"type": FRAME_EVENT, "seq": self.seq, "text": self.text}
+        # ``group`` tells a process's fan-out hub (fanout.py) whose sockets it is for.
+        event = {"type": FRAME_EVENT, "group": self.group, "seq": self.seq, "text": self.text}
         if self.skip is not None:
             event["skip"] = self.skip
         return event
@@ -76,20 +78,24 @@ def publish(broadcast: Broadcast) -> None:
     async_to_sync(apublish)([broadcast])
 
 
-async def apublish(broadcasts: list[Broadcast]) -> None:
-    """Send committed events to their groups.
+async def apublish(broadcasts: list[Broadcast]) -> bool:
+    """Send committed events to their groups; False if any send failed.
 
     The events are stored already, so a failure here loses nothing a
-    reconnecting reader cannot replay: it is logged, not raised.
+    reconnecting reader cannot replay: it is logged, not raised. Each send is
+    bounded by ``LAYER_TIMEOUT``, so a stalled Redis cannot hang the caller.
     """
     channel_layer = layer()
     if channel_layer is None:
-        return
+        return True
+    sent = True
     for broadcast in broadcasts:
         try:
-            await channel_layer.group_send(broadcast.group, broadcast.event())
-        except Exception:
-            logger.exception("liverooms: broadcast to %s failed", broadcast.group)
+            await bounded(channel_layer.group_send(broadcast.group, broadcast.event()))
+        except LayerFailed as exc:
+            logger.warning("liverooms: broadcast to %s failed: %s", broadcast.group, exc)
+            sent = False
+    return sent
 
 
 async def areply(channel: str, text: str) -> None:

@@ -10,6 +10,7 @@ from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS, conf
+from .ratelimit import Rate
 
 REDIS_LAYERS = {
     "channels_redis.core.RedisChannelLayer",
@@ -51,6 +52,14 @@ def check_settings(**kwargs: Any) -> list[Any]:
                 id="liverooms.E002",
             )
         )
+    if conf.FANOUT not in ("process", "consumer"):
+        errors.append(
+            Error(
+                f"LIVEROOMS['FANOUT'] is {conf.FANOUT!r}.",
+                hint='Use "process" (the default) or "consumer".',
+                id="liverooms.E006",
+            )
+        )
     try:
         import_string(conf.POLICY)
     except ImportError as exc:
@@ -61,6 +70,30 @@ def check_settings(**kwargs: Any) -> list[Any]:
                 id="liverooms.E003",
             )
         )
+    for key in ("FRAME_RATE", "SEND_RATE", "USER_SEND_RATE", "TYPING_RATE", "ABUSE_LIMIT"):
+        try:
+            Rate.parse(getattr(conf, key))
+        except ValueError as exc:
+            errors.append(
+                Error(
+                    f"LIVEROOMS[{key!r}] is not a rate: {exc}.",
+                    hint="Give (count, seconds), e.g. (10, 10) for 10 per 10 seconds, or None.",
+                    id="liverooms.E004",
+                )
+            )
+    for key in ("MAX_CONNECTIONS_PER_USER", "MAX_MUTE_MINUTES"):
+        value = getattr(conf, key)
+        if value is None and key == "MAX_CONNECTIONS_PER_USER":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(
+                Error(
+                    f"LIVEROOMS[{key!r}] is {value!r}.",
+                    hint="Give a positive integer"
+                    + (" or None." if key == "MAX_CONNECTIONS_PER_USER" else "."),
+                    id="liverooms.E005",
+                )
+            )
     return errors
 
 
@@ -154,6 +187,94 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
                     "for messages; idle consumers then fail.",
                     hint='Set "socket_timeout": 30 (or more) in the host dict.',
                     id="liverooms.E014",
+                )
+            )
+    return errors
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@register(Tags.compatibility)
+def check_presence(**kwargs: Any) -> list[Any]:
+    if not isinstance(conf.raw, dict):
+        return []  # reported by liverooms.E001
+    errors: list[Any] = []
+    timings = ("PRESENCE_TTL", "PRESENCE_HEARTBEAT", "PRESENCE_INTERVAL")
+    bad = [
+        name for name in timings if not _is_number(getattr(conf, name)) or getattr(conf, name) <= 0
+    ]
+    for name in bad:
+        errors.append(
+            Error(
+                f"LIVEROOMS[{name!r}] is {getattr(conf, name)!r}; it must be a positive number of seconds.",
+                hint=f"The default is {DEFAULTS[name]}.",
+                id="liverooms.E050",
+            )
+        )
+    if not bad and conf.PRESENCE_HEARTBEAT >= conf.PRESENCE_TTL:
+        errors.append(
+            Error(
+                f"LIVEROOMS['PRESENCE_HEARTBEAT'] ({conf.PRESENCE_HEARTBEAT} s) is not under "
+                f"PRESENCE_TTL ({conf.PRESENCE_TTL} s): connections would expire between heartbeats.",
+                hint="Keep PRESENCE_TTL at two heartbeats or more (defaults: 30 and 10).",
+                id="liverooms.E051",
+            )
+        )
+    elif not bad and conf.PRESENCE_TTL < 2 * conf.PRESENCE_HEARTBEAT:
+        errors.append(
+            Warning(
+                f"LIVEROOMS['PRESENCE_TTL'] ({conf.PRESENCE_TTL} s) is under two heartbeats "
+                f"({conf.PRESENCE_HEARTBEAT} s each): one late heartbeat makes users leave and rejoin.",
+                hint="Keep PRESENCE_TTL at two heartbeats or more (defaults: 30 and 10).",
+                id="liverooms.W050",
+            )
+        )
+    users_max = conf.PRESENCE_USERS_MAX
+    if not isinstance(users_max, int) or isinstance(users_max, bool) or users_max < 0:
+        errors.append(
+            Error(
+                f"LIVEROOMS['PRESENCE_USERS_MAX'] is {users_max!r}.",
+                hint="Give the number of users a presence frame lists (0 for none; default 50).",
+                id="liverooms.E052",
+            )
+        )
+    if conf.PRESENCE:
+        from .presence import redis_location
+
+        try:
+            redis_location()
+        except ValueError as exc:
+            errors.append(
+                Warning(
+                    f"Presence cannot find its Redis: {exc}.",
+                    hint="Set LIVEROOMS['PRESENCE_REDIS_URL']; until then presence counts "
+                    "this process's connections only.",
+                    id="liverooms.W051",
+                )
+            )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_layer_faults(**kwargs: Any) -> list[Any]:
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    errors: list[Any] = []
+    rules = (
+        ("LAYER_TIMEOUT", "greater than 0", "liverooms.E030"),
+        ("LAYER_CHECK_INTERVAL", "0 or more", "liverooms.E031"),
+        ("WORKER_ACK_TIMEOUT", "0 or more", "liverooms.E032"),
+    )
+    for key, low, error_id in rules:
+        value = getattr(conf, key)
+        if not _is_number(value) or value < 0 or (key == "LAYER_TIMEOUT" and value == 0):
+            errors.append(
+                Error(
+                    f"LIVEROOMS[{key!r}] is {value!r}.",
+                    hint=f"Use a number of seconds {low} (default {DEFAULTS[key]}).",
+                    id=error_id,
                 )
             )
     return errors

@@ -27,10 +27,56 @@ DEFAULTS: dict[str, Any] = {
     # "worker": the consumer hands it to PERSIST_CHANNEL, served by runworker.
     "PERSISTENCE": "inline",
     "PERSIST_CHANNEL": "liverooms.persist",
+    # Worker mode: seconds after which a sender whose message no worker has
+    # handled gets an ``unavailable`` error (so it resends); 0 turns it off.
+    # Below channels-redis' ``expiry`` (60 s), which drops it silently.
+    "WORKER_ACK_TIMEOUT": 30.0,
+    # Worker mode: most messages a worker stores per round (one transaction
+    # per room per round); also how many may wait in its memory.
+    "PERSIST_BATCH": 100,
+    # "process": one channel-layer subscription per server process and stream,
+    # written to the local sockets (fanout.py). "consumer": each socket joins
+    # the group itself (stock Channels; slower, for comparison and debugging).
+    "FANOUT": "process",
     # Alias in CHANNEL_LAYERS that the app talks to.
     "CHANNEL_LAYER": "default",
+    # Seconds a channel-layer call (join, broadcast, health check) may take
+    # before the layer counts as failed and sockets close with 4503.
+    "LAYER_TIMEOUT": 5.0,
+    # Seconds between checks of the layer's Redis hosts (down, stalled or
+    # restarted); 0 turns the check off. Ignored by non-Redis layers.
+    "LAYER_CHECK_INTERVAL": 2.0,
     # HTML allowed in live blog entry bodies; None keeps nh3's safe defaults.
     "ENTRY_ALLOWED_TAGS": None,
+    # Presence (see presence.py and docs/presence.md). False: no tracking, no frames.
+    "PRESENCE": True,
+    # Redis for presence; None uses the channels-redis layer's first host (and
+    # this process's memory with the in-memory layer).
+    "PRESENCE_REDIS_URL": None,
+    # Seconds a connection stays counted after its process's last heartbeat.
+    "PRESENCE_TTL": 30,
+    # Seconds between a process's heartbeats (must be under PRESENCE_TTL).
+    "PRESENCE_HEARTBEAT": 10,
+    # Seconds between presence broadcasts to a stream (changes are coalesced).
+    "PRESENCE_INTERVAL": 1.0,
+    # Users listed in a chat room's presence frame (count is always complete).
+    "PRESENCE_USERS_MAX": 50,
+    # Rate limits (ratelimit.py): (count, seconds) = bursts of ``count``,
+    # refilled at ``count`` per ``seconds``; None turns one off.
+    # Any inbound frame, per connection.
+    "FRAME_RATE": (100, 10),
+    # Writes (message, message.edit, message.delete, mute, unmute), per connection.
+    "SEND_RATE": (10, 10),
+    # Writes per user (or guest session) over all their connections, per process.
+    "USER_SEND_RATE": (20, 10),
+    # Typing frames relayed per connection; the excess is dropped silently.
+    "TYPING_RATE": (1, 2),
+    # Rate-limit refusals a connection may collect before it is closed with 4429.
+    "ABUSE_LIMIT": (10, 60),
+    # Open sockets per user (or guest session), per process; None: no limit.
+    "MAX_CONNECTIONS_PER_USER": 20,
+    # Longest mute, in minutes, a moderator may give over the socket.
+    "MAX_MUTE_MINUTES": 60 * 24 * 365,
 }
 
 

@@ -4,12 +4,20 @@ A connection: resolve the stream and check the policy, join the group, read
 the history, then forward live frames. The group is joined before history is
 read, and live frames at or below the history's seq are dropped, so a frame
 committed during the hand-over is neither lost nor sent twice.
+
+When the channel layer fails (a call raises or hangs, or Redis restarts and
+forgets the groups), ``layer_failed()`` closes the socket with 4503: the
+client reconnects and resumes from the database, which missed nothing.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -17,12 +25,16 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
-from . import broadcast, protocol, streams, workers
+from . import broadcast, fanout, layerwatch, presence, protocol, ratelimit, streams, workers
 from .conf import conf
-from .policy import get_policy, identify
+from .policy import Refused, current_user, get_policy, identify, readable_stream
 
-TYPING_INTERVAL = 2.0  # seconds between relayed typing frames per connection
+logger = logging.getLogger(__name__)
+
+# A local event (never from the layer or a client): the layer read failed.
+LAYER_FAILED_EVENT = "liverooms.layer_failed"
 
 
 def parse_after(query_string: bytes) -> int | None:
@@ -38,6 +50,7 @@ class Opening:
     stream: Any
     sender: streams.Sender
     can_post: bool
+    can_moderate: bool = False
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -45,12 +58,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
     accepts: ClassVar[frozenset[str]]
 
     stream: Any = None
+    process_local = False  # frames come from the process's fan-out hub (fanout.py)
     through = 0  # live frames with a seq at or below this were in the history
+    layer_lost = False  # set by layer_failed(): the socket is closing with 4503
+    layer_lost_reading = False  # the layer read failed; read no more
+    counted_as: str | None = None  # the key this socket counts under in MAX_CONNECTIONS_PER_USER
 
     # Channels >= 4.2 runs close_old_connections() in a thread before every
     # handler. Frame forwarding touches no database, so it skips that hop,
     # which otherwise costs one thread round trip per delivered frame.
-    _NO_DB_HANDLERS = frozenset({broadcast.FRAME_EVENT, broadcast.REPLY_EVENT})
+    _NO_DB_HANDLERS = frozenset(
+        {broadcast.FRAME_EVENT, broadcast.REPLY_EVENT, workers.HANDLED_EVENT}
+    )
 
     @property  # type: ignore[override]
     def channel_layer_alias(self) -> str:
@@ -64,7 +83,33 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # Connection ----------------------------------------------------------
 
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        # Connections per user are counted before anything else is done.
+        key = ratelimit.owner_key(self.scope)
+        limit = conf.MAX_CONNECTIONS_PER_USER
+        if key is not None and limit is not None:
+            if not await ratelimit.get_counters().acquire(key, limit):
+                await self.accept()
+                await self.close(code=protocol.CLOSE_ABUSE)
+                return
+            self.counted_as = key
+        try:
+            await super().websocket_connect(message)
+        except BaseException:
+            # No disconnect may follow a failed connect: give the place back now.
+            if self.counted_as is not None:
+                key, self.counted_as = self.counted_as, None
+                await ratelimit.get_counters().release(key)
+            raise
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if self.counted_as is not None:
+            key, self.counted_as = self.counted_as, None
+            await ratelimit.get_counters().release(key)
+        await super().websocket_disconnect(message)
+
     async def connect(self) -> None:
+        self.worker_timers: dict[str, asyncio.TimerHandle] = {}  # worker mode's sends
         self.user = self.scope.get("user") or AnonymousUser()
         self.route_kwargs = self.scope.get("url_route", {}).get("kwargs", {})
         opening = await self.open_stream(self.route_kwargs.get("slug", ""))
@@ -73,9 +118,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.close(code=opening)
             return
         self.stream, self.sender = opening.stream, opening.sender
-        self.limits = protocol.Limits(conf.MAX_FRAME_BYTES, conf.MAX_BODY_LENGTH)
-        self.last_typing = 0.0
-        await self.channel_layer.group_add(self.stream.group_name, self.channel_name)
+        self.limits = protocol.Limits(
+            conf.MAX_FRAME_BYTES, conf.MAX_BODY_LENGTH, conf.MAX_MUTE_MINUTES
+        )
+        try:
+            await layerwatch.bounded(self.subscribe())
+        except layerwatch.LayerFailed as exc:
+            logger.warning("liverooms: could not join %s: %s", self.stream.group_name, exc)
+            await self.layer_failed()
+            return
+        if not await layerwatch.watch_for(self.channel_layer).add(self):
+            await self.layer_failed()
+            return
 
         bad_after = None
         try:
@@ -88,7 +142,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.through = history.through
         await self.send_frame(
             protocol.welcome(
-                self.kind, self.stream.slug, history.last_seq, self.sender.info, opening.can_post
+                self.kind,
+                self.stream.slug,
+                history.last_seq,
+                self.sender.info,
+                opening.can_post,
+                opening.can_moderate,
             )
         )
         if bad_after is not None:
@@ -99,39 +158,160 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     "sending the latest history instead.",
                 )
             )
+        elif history.gone:
+            await self.send_frame(
+                protocol.error(
+                    protocol.HISTORY_GONE,
+                    f"Events after seq {after} are no longer kept (or never existed); "
+                    "reload: the history that follows is the latest, not a continuation.",
+                )
+            )
         await self.send(text_data=history.text)
+        # This socket's own presence frame goes before any held live frame.
+        await presence.ajoin(self.stream, self.channel_name, self.sender, self.send)
+        await self.subscribed()
 
     @database_sync_to_async
     def open_stream(self, slug: str) -> Opening | int:
         """The stream to join, or the close code that refuses it."""
-        stream = streams.get_stream(self.kind, slug)
-        if stream is None:
-            return protocol.CLOSE_NOT_FOUND
+        try:
+            stream = readable_stream(self.kind, slug, self.user, self.scope)
+        except Refused as refused:
+            return refused.close_code
         policy = get_policy()
-        if not policy.can_read(self.user, stream, self.scope):
-            return protocol.CLOSE_FORBIDDEN
         return Opening(
             stream=stream,
             sender=identify(self.user, self.scope, self.channel_name),
             can_post=policy.can_post(self.user, stream, self.scope),
+            # Only where moderation frames are accepted (chat rooms).
+            can_moderate=protocol.MODERATION_COMMANDS <= self.accepts
+            and policy.can_moderate(self.user, stream, self.scope),
         )
 
     async def disconnect(self, code: int) -> None:
-        if self.stream is not None:
+        for timer in getattr(self, "worker_timers", {}).values():
+            timer.cancel()
+        if self.stream is None:
+            return
+        await presence.aleave(self.stream, self.channel_name)
+        layerwatch.watch_for(self.channel_layer).discard(self)
+        try:
+            await layerwatch.bounded(self.unsubscribe())
+        except layerwatch.LayerFailed:
+            pass  # the membership expires with the group (channels' group_expiry)
+
+    async def layer_failed(self) -> None:
+        """The channel layer failed this socket: close with 4503, "reconnect and resume".
+
+        The one exit for every layer fault (a failed join, read or broadcast,
+        a stalled or restarted Redis). Idempotent; frames after it are dropped.
+        """
+        if self.layer_lost or self.stream is None:
+            return  # closing already, or refused (4403/4404)
+        self.layer_lost = True
+        watch = layerwatch.watch_for(self.channel_layer)
+        watch.discard(self)
+        await self.close(code=protocol.CLOSE_UNAVAILABLE)
+        await watch.reset()  # so that the reconnect gets fresh Redis connections
+
+    # AsyncConsumer.__call__ assigns channel_receive, the layer read that
+    # feeds dispatch(); this property wraps it so a failed read closes the
+    # socket with 4503 instead of killing the consumer with a traceback.
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+        return self._receive_from_layer
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self._layer_receive = receive
+
+    async def _receive_from_layer(self) -> dict[str, Any]:
+        if not self.layer_lost_reading:
+            # The read runs in a task of its own: channels-redis 4.3 on
+            # redis-py 8 can swallow a cancel that lands in its BRPOP, and
+            # channels' await_many_dispatch awaits the cancelled read when the
+            # consumer ends, so a swallowed cancel would hang the disconnect.
+            read = asyncio.ensure_future(self._layer_receive())
+            try:
+                return await asyncio.shield(read)
+            except asyncio.CancelledError:
+                read.cancel()
+                raise
+            except Exception as exc:
+                logger.warning("liverooms: channel layer read failed: %r", exc)
+                self.layer_lost_reading = True
+                # channels-redis reads for every socket of the process in one
+                # loop and raises in one of them only: close them all.
+                layerwatch.watch_for(self.channel_layer).fail_all()
+                # Handled by dispatch in turn, so after connect() has accepted.
+                return {"type": LAYER_FAILED_EVENT}
+        await asyncio.Event().wait()  # read nothing more; the close ends the consumer
+        raise AssertionError("unreachable")
+
+    async def liverooms_layer_failed(self, event: dict[str, Any]) -> None:
+        await self.layer_failed()
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        if self.layer_lost:  # a frame after the 4503 close would be an ASGI error
+            return
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Exception as exc:
+            # The client went away while we answered (daphne raises autobahn's
+            # Disconnected, other servers OSError or RuntimeError); the
+            # websocket.disconnect that follows ends the consumer.
+            logger.debug("liverooms: send on a closed socket: %r", exc)
+
+    # Live frames: joined before the history is read (see the module doc) --
+
+    async def subscribe(self) -> None:
+        self.process_local = conf.FANOUT == "process"
+        if self.process_local:
+            await fanout.join(self)  # frames are held until subscribed()
+        else:
+            await self.channel_layer.group_add(self.stream.group_name, self.channel_name)
+
+    async def subscribed(self) -> None:
+        """The history is sent: live frames may flow."""
+        if self.process_local:
+            await fanout.ready(self)
+
+    async def unsubscribe(self) -> None:
+        if self.process_local:
+            await fanout.leave(self)
+        else:
             await self.channel_layer.group_discard(self.stream.group_name, self.channel_name)
 
+    def fanout_group(self) -> str:
+        return self.stream.group_name
+
+    def wants(self, seq: int | None, skip: str | None) -> bool:
+        """Whether a live frame is for this socket: not in its history, not its own typing."""
+        return (seq is None or seq > self.through) and skip != self.channel_name
+
     # Client frames -------------------------------------------------------
+
+    @cached_property
+    def limiter(self) -> ratelimit.ConnectionLimiter:
+        return ratelimit.ConnectionLimiter(self.sender.key)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.stream is None:
             return  # closing; the socket was refused
         try:
+            self.limiter.frame()
             command = protocol.parse(
                 text_data, bytes_data, accepts=self.accepts, limits=self.limits
             )
+            if isinstance(command, protocol.WRITES):
+                await self.limiter.send(getattr(command, "client_id", None))
             await self.handle(command)
         except protocol.ProtocolError as exc:
             await self.send_frame(exc.frame())
+            if exc.close_code is not None:
+                await self.close(code=exc.close_code)
 
     async def handle(self, command: protocol.Command) -> None:
         if isinstance(command, protocol.Ping):
@@ -145,15 +325,59 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # Channel-layer events ------------------------------------------------
 
     async def liverooms_frame(self, event: dict[str, Any]) -> None:
-        seq = event["seq"]
-        if seq is not None and seq <= self.through:
-            return  # already sent in the history
-        if event.get("skip") == self.channel_name:
-            return
-        await self.send(text_data=event["text"])
+        if self.wants(event["seq"], event.get("skip")):
+            await self.send(text_data=event["text"])
 
     async def liverooms_reply(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["text"])
+
+    async def liverooms_recheck(self, event: dict[str, Any]) -> None:
+        """Access may have been taken away (revoke.py): check it again."""
+        if self.stream is None:
+            return
+        user_id = event.get("user_id")
+        if user_id is not None and user_id != getattr(self.user, "pk", None):
+            return
+        try:
+            await database_sync_to_async(self.authorize)(None)
+        except protocol.ProtocolError as exc:
+            await self.send_frame(exc.frame())
+            await self.close(code=exc.close_code or protocol.CLOSE_FORBIDDEN)
+
+    # Access on every write -------------------------------------------------
+
+    def authorize(self, client_id: str | None) -> tuple[Any, Any]:
+        """The connection's user and stream as the database has them now.
+
+        Runs in the database thread of every write (and on a recheck event):
+        a user logged out or deactivated elsewhere, or who may no longer read
+        the stream, gets an error carrying the close code that ends the socket.
+        """
+        user = current_user(self.user, self.scope)
+        if self.user.is_authenticated and not user.is_authenticated:
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN,
+                "Your session has ended; sign in and reconnect.",
+                client_id,
+                close_code=protocol.CLOSE_FORBIDDEN,
+            )
+        stream = type(self.stream)._default_manager.filter(pk=self.stream.pk).first()
+        if stream is None:
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN,
+                "This stream no longer exists.",
+                client_id,
+                close_code=protocol.CLOSE_NOT_FOUND,
+            )
+        if not get_policy().can_read(user, stream, self.scope):
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN,
+                "You may no longer read this stream.",
+                client_id,
+                close_code=protocol.CLOSE_FORBIDDEN,
+            )
+        self.user = user
+        return user, stream
 
 
 class ChatConsumer(StreamConsumer):
@@ -165,6 +389,10 @@ class ChatConsumer(StreamConsumer):
             await self.post_message(command)
         elif isinstance(command, protocol.Typing):
             await self.relay_typing()
+        elif isinstance(command, (protocol.EditMessage, protocol.DeleteMessage)):
+            await broadcast.apublish(await self.change_message(command))
+        elif isinstance(command, (protocol.Mute, protocol.Unmute)):
+            await self.send_frame(await self.change_mute(command))
         else:
             await super().handle(command)
 
@@ -173,7 +401,11 @@ class ChatConsumer(StreamConsumer):
             await self.hand_to_worker(command)
             return
         posted, outbox = await self.store_message(command)
-        await broadcast.apublish(outbox)
+        if not await broadcast.apublish(outbox):
+            # Stored but not broadcast: the sender's ack and the readers'
+            # copies come from the history when they resume.
+            await self.layer_failed()
+            return
         if posted.duplicate and posted.frame is not None:
             await self.send(text_data=posted.frame)
 
@@ -181,37 +413,113 @@ class ChatConsumer(StreamConsumer):
     def store_message(
         self, command: protocol.SendMessage
     ) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
-        self.check_can_post(command.client_id)
+        room = self.check_can_post(command.client_id)
         with broadcast.collect() as outbox:
-            posted = streams.post_message(self.stream, self.sender, command.body, command.client_id)
+            posted = streams.post_message(room, self.sender, command.body, command.client_id)
         return posted, outbox
 
-    def check_can_post(self, client_id: str | None) -> None:
-        if not get_policy().can_post(self.user, self.stream, self.scope):
+    def check_can_post(self, client_id: str | None) -> Any:
+        """The room, fresh, if the connection's user may post in it now."""
+        user, room = self.authorize(client_id)
+        if not get_policy().can_post(user, room, self.scope):
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, "You may not post in this room.", client_id
             )
+        return room
+
+    @database_sync_to_async
+    def change_message(
+        self, command: protocol.EditMessage | protocol.DeleteMessage
+    ) -> list[broadcast.Broadcast]:
+        """A moderator's (or the author's) edit or deletion; readers get the event."""
+        user, room = self.authorize(None)
+        policy = get_policy()
+        body = command.body if isinstance(command, protocol.EditMessage) else None
+        try:
+            with broadcast.collect() as outbox:
+                streams.change_message(
+                    room,
+                    command.id,
+                    lambda message: policy.can_change_message(user, message, self.scope),
+                    body=body,
+                )
+        except streams.NotFound:
+            raise protocol.ProtocolError(
+                protocol.BAD_FRAME, f"There is no message {command.id} in this room."
+            ) from None
+        except streams.NotAllowed:
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN, f"You may not change message {command.id}."
+            ) from None
+        return outbox
+
+    @database_sync_to_async
+    def change_mute(self, command: protocol.Mute | protocol.Unmute) -> dict[str, Any]:
+        """Mute or unmute a user in this room; the answer goes to the moderator."""
+        user, room = self.authorize(None)
+        if not get_policy().can_moderate(user, room, self.scope):
+            raise protocol.ProtocolError(protocol.FORBIDDEN, "Only moderators may mute users here.")
+        if isinstance(command, protocol.Unmute):
+            streams.unmute(room, command.user_id)
+            return protocol.unmuted(user_id=command.user_id)
+        until = None
+        if command.minutes is not None:
+            until = timezone.now() + timedelta(minutes=command.minutes)
+        try:
+            streams.mute(room, command.user_id, until, user)
+        except streams.NotFound:
+            raise protocol.ProtocolError(
+                protocol.BAD_FRAME, f"There is no user {command.user_id}."
+            ) from None
+        return protocol.muted(
+            user_id=command.user_id, until=until.isoformat() if until is not None else None
+        )
 
     async def hand_to_worker(self, command: protocol.SendMessage) -> None:
         """Worker mode: the message is stored (and broadcast) by ``runworker``."""
-        await database_sync_to_async(self.check_can_post)(command.client_id)
+        room = await database_sync_to_async(self.check_can_post)(command.client_id)
         try:
-            await self.channel_layer.send(
-                conf.PERSIST_CHANNEL,
-                workers.persist_event(self.stream, self.sender, command, self.channel_name),
+            await layerwatch.bounded(
+                self.channel_layer.send(
+                    conf.PERSIST_CHANNEL,
+                    workers.persist_event(room, self.sender, command, self.channel_name),
+                )
             )
         except Exception as exc:
+            reason = type(exc.__cause__ or exc).__name__  # not its text: hosts, ports
             raise protocol.ProtocolError(
                 protocol.UNAVAILABLE,
-                f"The message could not be queued for storage ({type(exc).__name__}); send it again.",
+                f"The message could not be queued for storage ({reason}); send it again.",
                 command.client_id,
             ) from None
+        if conf.WORKER_ACK_TIMEOUT:
+            # No worker, or workers too far behind: the layer would expire the
+            # message without a word. Tell the sender instead.
+            if command.client_id in self.worker_timers:
+                self.worker_timers[command.client_id].cancel()
+            self.worker_timers[command.client_id] = asyncio.get_running_loop().call_later(
+                conf.WORKER_ACK_TIMEOUT, self.worker_silent, command.client_id
+            )
+
+    def worker_silent(self, client_id: str) -> None:
+        self.worker_timers.pop(client_id, None)
+        error = protocol.error(
+            protocol.UNAVAILABLE,
+            f"No worker stored the message within {conf.WORKER_ACK_TIMEOUT:g} s; send it again "
+            "with the same client_id (if it was stored meanwhile, that is answered with it).",
+            client_id,
+        )
+        layerwatch.background(self.send_frame(error))
+
+    async def liverooms_handled(self, event: dict[str, Any]) -> None:
+        """A worker handled (stored, or failed and said so) one of our messages."""
+        timer = self.worker_timers.pop(event["client_id"], None)
+        if timer is not None:
+            timer.cancel()
 
     async def relay_typing(self) -> None:
-        now = time.monotonic()
-        if now - self.last_typing < TYPING_INTERVAL:
-            return  # throttled: typing is a hint, not a message
-        self.last_typing = now
+        if not self.limiter.typing():
+            return  # throttled (TYPING_RATE): typing is a hint, not a message
         text = protocol.encode(protocol.typing(self.sender.info))
         await broadcast.apublish(
             [broadcast.Broadcast(self.stream.group_name, None, text, skip=self.channel_name)]
@@ -221,3 +529,11 @@ class ChatConsumer(StreamConsumer):
 class LiveBlogConsumer(StreamConsumer):
     kind = "liveblog"
     accepts = protocol.LIVEBLOG_COMMANDS
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """A path under the app's prefix that names no stream: closed with 4404."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=protocol.CLOSE_NOT_FOUND)

@@ -76,10 +76,101 @@ def _slug_constraint(name: str) -> models.CheckConstraint:
 class Room(Stream):
     kind = "chat"
 
+    private = models.BooleanField(
+        _("private"),
+        default=False,
+        help_text=_("Only the room's members may read and post in a private room."),
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="RoomMember",
+        related_name="liverooms_rooms",
+        blank=True,
+        verbose_name=_("members"),
+    )
+
     class Meta(Stream.Meta):
         verbose_name = _("chat room")
         verbose_name_plural = _("chat rooms")
         constraints = [_slug_constraint("liverooms_room_slug_alphabet")]
+
+
+class RoomMember(models.Model):
+    """A user's membership of a room; a member may be the room's moderator."""
+
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("room")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="liverooms_memberships",
+        verbose_name=_("user"),
+    )
+    moderator = models.BooleanField(
+        _("moderator"),
+        default=False,
+        help_text=_("May edit and delete anyone's messages and mute users in this room."),
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("room member")
+        verbose_name_plural = _("room members")
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="liverooms_roommember_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"
+
+
+class RoomMuteQuerySet(models.QuerySet):
+    def active(self, now: Any = None) -> models.QuerySet:
+        now = now or timezone.now()
+        return self.filter(models.Q(until__isnull=True) | models.Q(until__gt=now))
+
+
+class RoomMute(models.Model):
+    """A user who may read a room but not post in it, for a while or for good."""
+
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="mutes", verbose_name=_("room")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="liverooms_mutes",
+        verbose_name=_("user"),
+    )
+    until = models.DateTimeField(
+        _("until"), null=True, blank=True, help_text=_("Empty: until the mute is removed.")
+    )
+    muted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("muted by"),
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = RoomMuteQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("mute")
+        verbose_name_plural = _("mutes")
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="liverooms_roommute_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} muted in {self.room}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.until is None or self.until > timezone.now()
 
 
 class LiveBlog(Stream):

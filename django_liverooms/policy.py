@@ -1,9 +1,11 @@
-"""Who may read and post where, and what readers call them.
+"""Who may read, post and moderate where, and what readers call them.
 
 ``LIVEROOMS["POLICY"]`` names the class (default :class:`DefaultPolicy`).
 Subclass it to change one rule. Methods run in a database thread, so they may
 query the database; ``scope`` is the connection's ASGI scope (an HTTP request
 has none), whose ``url_route`` kwargs carry a capturing prefix's values.
+
+The default rules, as a table, are in docs/permissions.md.
 """
 
 from __future__ import annotations
@@ -12,33 +14,93 @@ import hashlib
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.models import AnonymousUser
+from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
+from . import protocol
 from .conf import conf
-from .models import LiveBlog, Room, Stream, display_name
-from .streams import Sender
+from .models import LiveBlog, Message, Room, RoomMember, RoomMute, Stream, display_name
+from .streams import Sender, get_stream
+
+# The permission that makes a user a moderator of every chat room (the admin
+# permission to change messages); RoomMember.moderator makes one of a room.
+MODERATE_PERMISSION = "django_liverooms.change_message"
 
 
 class DefaultPolicy:
-    """The documented defaults.
+    """The documented defaults (docs/permissions.md).
 
-    - Chat rooms: anyone may read; signed-in users may post, and guests too
-      when ``LIVEROOMS["ANONYMOUS_CHAT"]`` is true.
-    - Live blogs: anyone may read; nobody posts over the socket. ``can_post``
+    - Chat rooms: a public room is readable by anyone; a private room only by
+      its members. Signed-in, active users who may read may post, unless
+      muted in the room; guests too in public rooms when
+      ``LIVEROOMS["ANONYMOUS_CHAT"]`` is true.
+    - Moderators (the ``change_message`` permission, or a room member marked
+      moderator) edit and delete any message in the room and mute users;
+      authors edit and delete their own messages while they may post.
+    - Live blogs: anyone may read; nobody writes over the socket. ``can_post``
       tells whether the user may publish entries through Django (the
       ``add_entry`` permission).
     """
 
     def can_read(self, user: Any, stream: Stream, scope: dict[str, Any] | None = None) -> bool:
+        if isinstance(stream, Room) and stream.private:
+            return self.is_member(user, stream)
         return True
 
     def can_post(self, user: Any, stream: Stream, scope: dict[str, Any] | None = None) -> bool:
         if isinstance(stream, Room):
-            return bool(user.is_authenticated or conf.ANONYMOUS_CHAT)
+            if not self.can_read(user, stream, scope):
+                return False
+            if not user.is_authenticated:
+                return bool(conf.ANONYMOUS_CHAT) and not stream.private
+            return user.is_active and not self.is_muted(user, stream)
         if isinstance(stream, LiveBlog):
-            return bool(user.is_authenticated and user.has_perm("django_liverooms.add_entry"))
+            return bool(
+                user.is_authenticated
+                and user.is_active
+                and user.has_perm("django_liverooms.add_entry")
+            )
         return False
+
+    def can_moderate(self, user: Any, stream: Stream, scope: dict[str, Any] | None = None) -> bool:
+        if not (user.is_authenticated and user.is_active):
+            return False
+        if isinstance(stream, Room):
+            if not self.can_read(user, stream, scope):
+                return False
+            return user.has_perm(MODERATE_PERMISSION) or (
+                RoomMember.objects.filter(room=stream, user=user, moderator=True).exists()
+            )
+        if isinstance(stream, LiveBlog):
+            return user.has_perm("django_liverooms.change_entry")
+        return False
+
+    def can_change_message(
+        self, user: Any, message: Message, scope: dict[str, Any] | None = None
+    ) -> bool:
+        """Edit or delete ``message``: a moderator, or its author who may still post."""
+        room = message.room
+        if self.can_moderate(user, room, scope):
+            return True
+        return bool(
+            user.is_authenticated
+            and message.author_id == user.pk
+            and self.can_post(user, room, scope)
+        )
+
+    def is_member(self, user: Any, room: Room) -> bool:
+        return bool(
+            user.is_authenticated
+            and user.is_active
+            and RoomMember.objects.filter(room=room, user=user).exists()
+        )
+
+    def is_muted(self, user: Any, room: Room) -> bool:
+        return RoomMute.objects.active().filter(room=room, user=user).exists()
 
     def display_name(self, user: Any) -> str:
         """The name readers see for a signed-in user."""
@@ -61,6 +123,89 @@ def identify(user: Any, scope: dict[str, Any], connection_id: str) -> Sender:
     session_key = getattr(scope.get("session"), "session_key", None)
     key = f"session:{session_key}" if session_key else f"conn:{connection_id}"
     return Sender(user=None, name=policy.guest_name(key), key=key)
+
+
+def current_user(user: Any, scope: dict[str, Any] | None) -> Any:
+    """The connection's user as the database has it now, or AnonymousUser.
+
+    A socket keeps the user it was opened with; this reloads it, so a user
+    logged out elsewhere (session flushed), whose password changed (session
+    hash), who was deactivated or deleted, is no longer taken for signed in.
+    For a user who came from a session the session is read again, as
+    Django's own ``auth.get_user()`` does for a request.
+    """
+    if user is None or not user.is_authenticated:
+        return AnonymousUser()
+    session = (scope or {}).get("session")
+    session_key = getattr(session, "session_key", None)
+    if session_key and _signed_in_by(session, user):
+        fresh = _session_user(session_key)
+        return fresh if fresh is not None and fresh.pk == user.pk else AnonymousUser()
+    # A user put in the scope another way (token middleware, tests).
+    fresh = type(user)._default_manager.filter(pk=user.pk).first()
+    return fresh if fresh is not None and fresh.is_active else AnonymousUser()
+
+
+def _signed_in_by(session: Any, user: Any) -> bool:
+    """Whether the connection's session (as read when it opened) holds this user."""
+    try:
+        return str(session.get(auth.SESSION_KEY)) == str(user.pk)
+    except Exception:
+        return False
+
+
+def _session_user(session_key: str) -> Any:
+    """The user a stored session is signed in as, checked as ``auth.get_user()``
+    checks it (backend, active, password hash), but without writing to the
+    session: a socket's check must not flush or cycle the browser's session."""
+    engine = import_string(settings.SESSION_ENGINE)
+    session = engine.SessionStore(session_key)
+    try:
+        user_id = auth.get_user_model()._meta.pk.to_python(session[auth.SESSION_KEY])
+        backend_path = session[auth.BACKEND_SESSION_KEY]
+    except KeyError:
+        return None
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    user = auth.load_backend(backend_path).get_user(user_id)
+    if user is None or not hasattr(user, "get_session_auth_hash"):
+        return user
+    session_hash = session.get(auth.HASH_SESSION_KEY)
+    if not session_hash:
+        return None
+    fallbacks = getattr(user, "get_session_auth_fallback_hash", lambda: [])
+    hashes = [user.get_session_auth_hash(), *fallbacks()]
+    if not any(constant_time_compare(session_hash, h) for h in hashes):
+        return None
+    return user
+
+
+class Refused(Exception):
+    """A stream a reader may not open; ``close_code`` and ``status`` say why."""
+
+    def __init__(self, close_code: int, detail: str):
+        super().__init__(detail)
+        self.close_code = close_code
+        self.detail = detail
+
+    @property
+    def status(self) -> int:
+        return 404 if self.close_code == protocol.CLOSE_NOT_FOUND else 403
+
+
+def readable_stream(kind: str, slug: str, user: Any, scope: dict[str, Any] | None = None) -> Stream:
+    """The stream ``slug`` if ``user`` may read it; raises :class:`Refused`.
+
+    The one read check of every transport: the WebSocket consumers, the HTTP
+    history API, and any other reader (an SSE stream) call it. It runs in a
+    database thread.
+    """
+    stream = get_stream(kind, slug)
+    if stream is None:
+        raise Refused(protocol.CLOSE_NOT_FOUND, f"No {kind} stream {slug[:64]!r}.")
+    if not get_policy().can_read(user, stream, scope):
+        raise Refused(protocol.CLOSE_FORBIDDEN, "You may not read this stream.")
+    return stream
 
 
 @lru_cache(maxsize=8)

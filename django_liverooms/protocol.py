@@ -28,8 +28,14 @@ TOO_LONG = "too_long"
 RATE_LIMITED = "rate_limited"
 FORBIDDEN = "forbidden"
 UNAVAILABLE = "unavailable"
+# Addition: the ``after`` a client resumes from cannot be continued without a
+# gap (beyond the stream's seq, or pruned by retention): reload.
+HISTORY_GONE = "history_gone"
 
-# Close codes.
+# Close codes. 4503 is an addition: the server lost its channel layer for a
+# moment; reconnect (with backoff) and resume with ?after=. Not 1012 (Service
+# Restart): daphne (autobahn) only sends 1000 or 3000-4999.
+CLOSE_UNAVAILABLE = 4503
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_ABUSE = 4429
@@ -55,11 +61,20 @@ def parse_uint(text: str, high: int = MAX_SEQ) -> int:
 class ProtocolError(Exception):
     """An inbound frame that gets an ``error`` frame back."""
 
-    def __init__(self, code: str, detail: str, client_id: str | None = None):
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        client_id: str | None = None,
+        *,
+        close_code: int | None = None,
+    ):
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.client_id = client_id
+        # Set when the connection is closed after the error frame (4403, 4429).
+        self.close_code = close_code
 
     def frame(self) -> dict[str, Any]:
         return error(self.code, self.detail, self.client_id)
@@ -81,9 +96,34 @@ class Ping:
     pass
 
 
-Command = SendMessage | Typing | Ping
+@dataclass(frozen=True)
+class EditMessage:
+    id: int
+    body: str
 
-CHAT_COMMANDS = frozenset({"message", "typing", "ping"})
+
+@dataclass(frozen=True)
+class DeleteMessage:
+    id: int
+
+
+@dataclass(frozen=True)
+class Mute:
+    user_id: int
+    minutes: int | None  # None: until unmuted
+
+
+@dataclass(frozen=True)
+class Unmute:
+    user_id: int
+
+
+Command = SendMessage | Typing | Ping | EditMessage | DeleteMessage | Mute | Unmute
+# Commands that write, and so count against the send rate.
+WRITES = (SendMessage, EditMessage, DeleteMessage, Mute, Unmute)
+
+MODERATION_COMMANDS = frozenset({"message.edit", "message.delete", "mute", "unmute"})
+CHAT_COMMANDS = frozenset({"message", "typing", "ping"}) | MODERATION_COMMANDS
 LIVEBLOG_COMMANDS = frozenset({"ping"})
 
 
@@ -91,10 +131,42 @@ LIVEBLOG_COMMANDS = frozenset({"ping"})
 class Limits:
     max_frame_bytes: int = 16384
     max_body_length: int = 4000
+    max_mute_minutes: int = 60 * 24 * 365
+
+
+MAX_NUMBER_DIGITS = 64
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_int(text: str) -> int:
+    # The same answer on every Python (3.11+ refuses over 4300 digits, 3.10 does not).
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"a number of {len(text)} digits is too long")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")) or len(text) > MAX_NUMBER_DIGITS * 2:
+        raise ValueError(f"the number {text[:32]}... is out of range")
+    return value
+
+
+MAX_DEPTH = 32  # nesting levels; no valid frame comes close
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting(text: str) -> int:
+    """How deep the arrays and objects of ``text`` nest (strings ignored)."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _decode(text: str | None, data: bytes | None) -> dict[str, Any]:
@@ -102,8 +174,14 @@ def _decode(text: str | None, data: bytes | None) -> dict[str, Any]:
         raise ProtocolError(BAD_JSON, "Frames must be text, not binary.")
     if not text:
         raise ProtocolError(BAD_JSON, "Empty frame.")
+    # Checked before parsing: whether json.loads hits a RecursionError on deep
+    # input differs between Pythons (3.13 parses 5,000 levels).
+    if _nesting(text) > MAX_DEPTH:
+        raise ProtocolError(BAD_JSON, f"Not valid JSON: nested deeper than {MAX_DEPTH} levels.")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(
+            text, parse_constant=_reject_constant, parse_int=_parse_int, parse_float=_parse_float
+        )
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(BAD_JSON, f"Not valid JSON: {exc}") from None
     if not isinstance(value, dict):
@@ -136,8 +214,7 @@ def _client_id(frame: dict[str, Any]) -> str:
     return _clean_text(client_id, "client_id", None)
 
 
-def _send_message(frame: dict[str, Any], limits: Limits) -> SendMessage:
-    client_id = _client_id(frame)
+def _body(frame: dict[str, Any], limits: Limits, client_id: str | None) -> str:
     body = frame.get("body")
     if not isinstance(body, str):
         raise ProtocolError(BAD_FRAME, "body must be a string.", client_id)
@@ -150,7 +227,41 @@ def _send_message(frame: dict[str, Any], limits: Limits) -> SendMessage:
             f"body is {len(body)} characters; the limit is {limits.max_body_length}.",
             client_id,
         )
-    return SendMessage(body=body, client_id=client_id)
+    return body
+
+
+def _send_message(frame: dict[str, Any], limits: Limits) -> SendMessage:
+    client_id = _client_id(frame)
+    return SendMessage(body=_body(frame, limits, client_id), client_id=client_id)
+
+
+def _positive_id(frame: dict[str, Any], field: str) -> int:
+    value = frame.get(field)
+    # bool is an int in Python, not in JSON; 1.0 is a float in JSON.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SEQ:
+        raise ProtocolError(BAD_FRAME, f"{field} must be an integer from 1 to {MAX_SEQ}.")
+    return value
+
+
+def _minutes(frame: dict[str, Any], limits: Limits) -> int | None:
+    value = frame.get("minutes")
+    if value is None:
+        return None
+    high = limits.max_mute_minutes
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ProtocolError(BAD_FRAME, f"minutes must be null or an integer from 1 to {high}.")
+    return value
+
+
+def _moderation(kind: str, frame: dict[str, Any], limits: Limits) -> Command:
+    if kind == "message.edit":
+        message_id = _positive_id(frame, "id")
+        return EditMessage(id=message_id, body=_body(frame, limits, None))
+    if kind == "message.delete":
+        return DeleteMessage(id=_positive_id(frame, "id"))
+    if kind == "mute":
+        return Mute(user_id=_positive_id(frame, "user_id"), minutes=_minutes(frame, limits))
+    return Unmute(user_id=_positive_id(frame, "user_id"))
 
 
 def parse(
@@ -182,6 +293,8 @@ def parse(
         return _send_message(frame, limits)
     if kind == "typing":
         return Typing()
+    if kind in MODERATION_COMMANDS:
+        return _moderation(kind, frame, limits)
     return Ping()
 
 
@@ -203,7 +316,12 @@ def user_info(user_id: int | None, name: str) -> dict[str, Any]:
 
 
 def welcome(
-    stream: str, slug: str, seq: int, user: dict[str, Any], can_post: bool
+    stream: str,
+    slug: str,
+    seq: int,
+    user: dict[str, Any],
+    can_post: bool,
+    can_moderate: bool = False,
 ) -> dict[str, Any]:
     return {
         "type": "welcome",
@@ -212,6 +330,7 @@ def welcome(
         "seq": seq,
         "user": user,
         "can_post": can_post,
+        "can_moderate": can_moderate,
         "version": PROTOCOL_VERSION,
     }
 
@@ -300,6 +419,20 @@ def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:
 
 def typing(user: dict[str, Any]) -> dict[str, Any]:
     return {"type": "typing", "user": user}
+
+
+def presence(count: int, users: list[dict[str, Any]]) -> dict[str, Any]:
+    """``count`` is every distinct user; ``users`` may be a capped list of them."""
+    return {"type": "presence", "count": count, "users": users}
+
+
+def muted(*, user_id: int, until: str | None) -> dict[str, Any]:
+    """The answer to a moderator's ``mute`` (an addition to v1)."""
+    return {"type": "muted", "user_id": user_id, "until": until}
+
+
+def unmuted(*, user_id: int) -> dict[str, Any]:
+    return {"type": "unmuted", "user_id": user_id}
 
 
 def pong() -> dict[str, Any]:

@@ -24,7 +24,7 @@ from channels.routing import URLRouter
 from django.urls import path, re_path
 
 from .conf import conf
-from .consumers import ChatConsumer, LiveBlogConsumer
+from .consumers import ChatConsumer, LiveBlogConsumer, NotFoundConsumer
 from .workers import PersistWorker
 
 
@@ -38,6 +38,9 @@ def websocket_urlpatterns() -> list[Any]:
     return [
         re_path(r"^chat/(?P<slug>[^/]+)/?$", ChatConsumer.as_asgi()),
         re_path(r"^liveblog/(?P<slug>[^/]+)/?$", LiveBlogConsumer.as_asgi()),
+        # Any other path under the app's prefix (an empty slug, extra
+        # segments) closes with 4404 too, instead of URLRouter's exception.
+        re_path(r"^(?:chat|liveblog)(?:/[\s\S]*)?$", NotFoundConsumer.as_asgi()),
     ]
 
 

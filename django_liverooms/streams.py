@@ -11,11 +11,11 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, router, transaction
-from django.db.models import F
+from django.db.models import F, Max
 
 from . import protocol
 from .broadcast import Broadcast, publish
-from .models import LiveBlog, Message, Room, Stream
+from .models import LiveBlog, Message, Room, RoomMute, Stream
 
 STREAM_MODELS: dict[str, type[Stream]] = {"chat": Room, "liveblog": LiveBlog}
 
@@ -113,7 +113,25 @@ def _repeated_send(room: Room, sender: Sender, client_id: str) -> Posted | None:
         .values_list("frame", flat=True)
         .first()
     )
+    if frame is None:  # its event was pruned (liverooms_prune): rebuild the frame
+        frame = _rebuilt_message_frame(
+            Message.all_objects.select_related("room").get(pk=message_id)
+        )
     return Posted(message_id=message_id, duplicate=True, frame=frame)
+
+
+def _rebuilt_message_frame(message: Message) -> str:
+    """The acknowledgement of a send whose event was pruned: seq 0, as its seq
+    is no longer known and it is older than anything a reader can be sent."""
+    frame = protocol.message(
+        id=message.pk,
+        slug=message.room.slug,
+        body=message.body,
+        author=protocol.user_info(message.author_id, message.author_name),
+        created=message.created.isoformat(),
+        client_id=message.client_id or None,
+    )
+    return protocol.encode(protocol.with_seq(frame, 0))
 
 
 @dataclass(frozen=True)
@@ -124,35 +142,165 @@ class History:
     # Every event up to this seq is covered by ``items`` (or older than the
     # window); live frames at or below it are duplicates.
     through: int
+    # The ``after`` asked for cannot be continued without a gap: it is beyond
+    # the stream's seq, or the events after it were pruned. ``items`` are then
+    # the latest events and ``complete`` is false.
+    gone: bool = False
 
     @property
     def text(self) -> str:
         return protocol.history_text(self.items, self.complete)
 
 
+def _last_seq(stream: Stream) -> int:
+    model = type(stream)
+    return model._base_manager.filter(pk=stream.pk).values_list("last_seq", flat=True).get()
+
+
 def read_history(stream: Stream, *, after: int | None, limit: int) -> History:
     """Events for a joining reader: the latest ``limit``, or those after a seq.
 
     The stream's seq is read first and bounds the events read, so that an
-    event committed meanwhile arrives live rather than twice.
+    event committed meanwhile arrives live rather than twice. An ``after``
+    that cannot be continued without a gap gives the latest events with
+    ``gone`` set (see :class:`History`).
     """
-    model = type(stream)
-    last_seq = model._base_manager.filter(pk=stream.pk).values_list("last_seq", flat=True).get()
+    last_seq = _last_seq(stream)
     limit = max(limit, 0)
     events = stream.events.filter(seq__lte=last_seq)
-    if after is None:
-        rows = list(events.order_by("-seq").values_list("seq", "frame")[: limit + 1])
-        complete = len(rows) <= limit
-        rows = rows[:limit]
-        rows.reverse()
-        through = last_seq
-    else:
+    if after is not None:
         rows = list(
             events.filter(seq__gt=after).order_by("seq").values_list("seq", "frame")[: limit + 1]
         )
+        continues = rows[0][0] == after + 1 if rows else after == last_seq
+        if continues:
+            complete = len(rows) <= limit
+            rows = rows[:limit]
+            through = last_seq if complete else rows[-1][0] if rows else after
+            return History(last_seq, [frame for _, frame in rows], complete, through)
+    rows = list(events.order_by("-seq").values_list("seq", "frame")[: limit + 1])
+    complete = len(rows) <= limit and after is None
+    rows = rows[:limit]
+    rows.reverse()
+    return History(
+        last_seq, [frame for _, frame in rows], complete, last_seq, gone=after is not None
+    )
+
+
+def read_page(stream: Stream, *, after: int | None, before: int | None, limit: int) -> History:
+    """A page of the HTTP history API: ``limit`` events after ``after``, or before ``before``.
+
+    With neither, the oldest events kept. ``complete`` is true when no
+    further event exists in the direction of paging. After ``after`` is
+    ``gone`` as in :func:`read_history` (no items are read then).
+    """
+    last_seq = _last_seq(stream)
+    events = stream.events.filter(seq__lte=last_seq)
+    if before is not None:
+        rows = list(
+            events.filter(seq__lt=before).order_by("-seq").values_list("seq", "frame")[: limit + 1]
+        )
         complete = len(rows) <= limit
         rows = rows[:limit]
-        through = last_seq if complete else rows[-1][0] if rows else after
-    return History(
-        last_seq=last_seq, items=[frame for _, frame in rows], complete=complete, through=through
+        rows.reverse()
+        return History(last_seq, [frame for _, frame in rows], complete, last_seq)
+    start = 0 if after is None else after
+    rows = list(
+        events.filter(seq__gt=start).order_by("seq").values_list("seq", "frame")[: limit + 1]
     )
+    if after is not None and not (rows[0][0] == after + 1 if rows else after == last_seq):
+        return History(last_seq, [], False, last_seq, gone=True)
+    complete = len(rows) <= limit
+    rows = rows[:limit]
+    return History(last_seq, [frame for _, frame in rows], complete, last_seq)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    stream: Stream
+    events: int  # events deleted
+    through: int  # every event up to this seq is gone (0: none)
+
+
+def prune_events(
+    stream: Stream, *, keep_last: int | None, older_than: Any | None, dry_run: bool = False
+) -> Pruned:
+    """Delete a stream's oldest events: a prefix of its seqs, never a hole.
+
+    An event is kept if any given rule keeps it: it is among the latest
+    ``keep_last``, or it was created at or after ``older_than`` (a datetime).
+    The stored messages and entries stay; only their replayable events go, so
+    a reader resuming from before the cut is told ``history_gone``.
+    """
+    using = router.db_for_write(type(stream))
+    with transaction.atomic(using=using):
+        events = stream.events.using(using)
+        cuts = []
+        if keep_last is not None:
+            cuts.append(_last_seq(stream) - keep_last)
+        if older_than is not None:
+            cuts.append(
+                events.filter(created__lt=older_than).aggregate(through=Max("seq"))["through"] or 0
+            )
+        through = min(cuts) if cuts else 0
+        doomed = events.filter(seq__lte=through)
+        count = doomed.count() if dry_run else doomed.delete()[0]
+    return Pruned(stream, count, max(through, 0) if count else 0)
+
+
+class NotFound(Exception):
+    """The message or user a moderation command names is not there."""
+
+
+class NotAllowed(Exception):
+    """The policy refuses this change."""
+
+
+def change_message(
+    room: Room,
+    message_id: int,
+    may_change: Any,
+    *,
+    body: str | None = None,
+) -> Message:
+    """Edit (``body`` given) or soft-delete a message of ``room``.
+
+    ``may_change(message)`` is the policy's verdict, asked with the row
+    locked. The save is the bridge's usual path: ``message.edited`` or
+    ``message.deleted`` with the room's next seq, broadcast on commit.
+    """
+    using = router.db_for_write(Message)
+    with transaction.atomic(using=using):
+        message = (
+            Message.objects.using(using)
+            .select_for_update(of=("self",))
+            .filter(room=room, pk=message_id, is_removed=False)
+            .select_related("room")
+            .first()
+        )
+        if message is None:
+            raise NotFound(message_id)
+        if not may_change(message):
+            raise NotAllowed(message_id)
+        if body is None:
+            message.delete(using=using)
+        elif body != message.body:
+            message.body = body
+            message.save(using=using)
+    return message
+
+
+def mute(room: Room, user_id: int, until: Any, by: Any) -> None:
+    """Mute user ``user_id`` in ``room`` until ``until`` (None: until unmuted)."""
+    from django.contrib.auth import get_user_model
+
+    if not get_user_model()._default_manager.filter(pk=user_id).exists():
+        raise NotFound(user_id)
+    RoomMute.objects.update_or_create(
+        room=room, user_id=user_id, defaults={"until": until, "muted_by": by}
+    )
+
+
+def unmute(room: Room, user_id: int) -> bool:
+    deleted, _ = RoomMute.objects.filter(room=room, user_id=user_id).delete()
+    return bool(deleted)

@@ -40,12 +40,27 @@ class StreamCommunicator(WebsocketCommunicator):
     behind ``AllowedHostsOriginValidator``, an Origin header:
     ``headers=[(b"origin", b"http://localhost")]``. ``user`` is put in the
     scope as AuthMiddleware would.
+
+    ``presence`` frames come when other people join or leave, at times a
+    test does not control, so by default ``receive_frame()`` and
+    ``receive_nothing()`` step over them and keep the latest in
+    ``self.presence``. Pass ``presence=True`` to receive them like any frame.
     """
 
-    def __init__(self, path: str, *, user: Any = None, application: Any = None, **kwargs: Any):
+    def __init__(
+        self,
+        path: str,
+        *,
+        user: Any = None,
+        application: Any = None,
+        presence: bool = False,
+        **kwargs: Any,
+    ):
         super().__init__(application or default_application(), path, **kwargs)
         if user is not None:
             self.scope["user"] = user
+        self.receive_presence = presence
+        self.presence: dict[str, Any] | None = None  # the latest presence frame stepped over
 
     async def open(self, timeout: float = 3) -> tuple[dict[str, Any], dict[str, Any]]:
         """Connect and return the ``welcome`` and ``history`` frames.
@@ -68,6 +83,9 @@ class StreamCommunicator(WebsocketCommunicator):
         assert connected, "expected an accept followed by a close"
         output = await self.receive_output(timeout)
         assert output["type"] == "websocket.close", f"expected a close, got {output}"
+        # Let the consumer finish (as the server would after the close), so
+        # no application task is left waiting on the channel layer.
+        await self.disconnect(timeout=timeout)
         return output.get("code", 1000)
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
@@ -75,6 +93,26 @@ class StreamCommunicator(WebsocketCommunicator):
 
     async def receive_frame(self, timeout: float = 3) -> dict[str, Any]:
         """The next frame; AssertionError naming the close code if the server closed."""
+        while True:
+            frame = await self._receive_any_frame(timeout)
+            if frame.get("type") != "presence" or self.receive_presence:
+                return frame
+            self.presence = frame
+
+    async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:
+        """True if nothing but (stepped-over) presence frames arrives within ``timeout``."""
+        while True:
+            if not await super().receive_nothing(timeout, interval):
+                if self.receive_presence or self.output_queue.empty():
+                    return False
+                peeked = self.output_queue._queue[0]  # type: ignore[attr-defined]
+                if not (peeked.get("text") or "").startswith('{"type":"presence"'):
+                    return False
+                self.presence = json.loads(self.output_queue.get_nowait()["text"])
+                continue
+            return True
+
+    async def _receive_any_frame(self, timeout: float) -> dict[str, Any]:
         output = await self.receive_output(timeout)
         if output["type"] == "websocket.close":
             raise AssertionError(

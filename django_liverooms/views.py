@@ -3,7 +3,11 @@
 ``GET <prefix>chat/<slug>/messages?after=<seq>&limit=<n>`` and
 ``GET <prefix>liveblog/<slug>/entries?after=<seq>&limit=<n>`` return
 ``{"items": [<frame>, ...], "complete": bool}``: the events after ``after``
-(default 0) in seq order, ``complete`` false when more follow.
+(default: from the oldest kept) in seq order, ``complete`` false when more
+follow. ``?before=<seq>`` pages backwards: the ``limit`` events before it, in
+seq order, ``complete`` false when earlier ones are kept. An ``after`` that
+cannot be continued without a gap (pruned, or beyond the stream's seq) is
+answered 410 ``history_gone``.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import protocol, streams
 from .conf import conf
-from .policy import get_policy
+from .policy import Refused, readable_stream
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
 
 
-def _int_param(request: HttpRequest, name: str, default: int, low: int, high: int) -> int:
+def _int_param(
+    request: HttpRequest, name: str, default: int | None, low: int, high: int
+) -> int | None:
     raw = request.GET.get(name)
     if raw is None or raw == "":
         return default
@@ -39,21 +45,31 @@ def _int_param(request: HttpRequest, name: str, default: int, low: int, high: in
 
 
 def _history(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
-    stream = streams.get_stream(kind, slug)
-    if stream is None:
-        return _error(404, "not_found", f"No {kind} stream {slug[:64]!r}.")
     user = getattr(request, "user", None) or AnonymousUser()
-    if not get_policy().can_read(user, stream, None):
-        return _error(403, protocol.FORBIDDEN, "You may not read this stream.")
+    try:
+        stream = readable_stream(kind, slug, user)
+    except Refused as refused:
+        code = "not_found" if refused.status == 404 else protocol.FORBIDDEN
+        return _error(refused.status, code, refused.detail)
     max_limit = conf.HTTP_HISTORY_MAX_LIMIT
     try:
-        after = _int_param(request, "after", 0, 0, protocol.MAX_SEQ)
+        after = _int_param(request, "after", None, 0, protocol.MAX_SEQ)
+        before = _int_param(request, "before", None, 1, protocol.MAX_SEQ)
         limit = _int_param(request, "limit", min(conf.HISTORY_LIMIT, max_limit) or 1, 1, max_limit)
     except ValueError as exc:
         return _error(400, protocol.BAD_FRAME, str(exc))
-    history = streams.read_history(stream, after=after, limit=limit)
+    if after is not None and before is not None:
+        return _error(400, protocol.BAD_FRAME, "Give after or before, not both.")
+    page = streams.read_page(stream, after=after, before=before, limit=limit)
+    if page.gone:
+        return _error(
+            410,
+            protocol.HISTORY_GONE,
+            f"Events after seq {after} are no longer kept (or never existed); "
+            f"reload from the latest (the stream is at seq {page.last_seq}).",
+        )
     return HttpResponse(
-        protocol.page_text(history.items, history.complete), content_type="application/json"
+        protocol.page_text(page.items, page.complete), content_type="application/json"
     )
 
 

@@ -9,16 +9,23 @@ is the broadcast ``message`` frame.
 Trade-off: the socket's event loop never waits for the database, but a
 message is only as safe as the channel layer until a worker stores it (see
 docs/worker-mode.md).
+
+Batching: while the worker stores, the events that keep arriving wait in
+memory (up to ``LIVEROOMS["PERSIST_BATCH"]``); the next round stores them per
+room in one transaction each, in arrival (and so seq) order, then broadcasts
+them, so a busy room costs one commit per round rather than per message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.db import router, transaction
 
 from . import broadcast, protocol, streams
 from .conf import conf
@@ -27,8 +34,11 @@ from .models import Room
 logger = logging.getLogger(__name__)
 
 
-# The channel-layer event type; set by our code, never from a client field.
+# The channel-layer event types; set by our code, never from a client field.
 PERSIST_EVENT = "liverooms.persist"
+# To the sender's consumer once a message is handled (stored, or failed and
+# reported): it stops waiting to tell the sender that no worker answered.
+HANDLED_EVENT = "liverooms.handled"
 
 
 def persist_event(
@@ -47,15 +57,61 @@ def persist_event(
     }
 
 
-def store(event: dict[str, Any]) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
-    room = Room._default_manager.get(pk=event["room"])
+def _sender(event: dict[str, Any]) -> streams.Sender:
     user = None
     if event["user"] is not None:
         user = get_user_model()._default_manager.filter(pk=event["user"]).first()
-    sender = streams.Sender(user=user, name=event["name"], key=event["key"])
+    return streams.Sender(user=user, name=event["name"], key=event["key"])
+
+
+def _post(room: Room, event: dict[str, Any]) -> streams.Posted:
+    return streams.post_message(room, _sender(event), event["body"], event["client_id"])
+
+
+def store(event: dict[str, Any]) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
+    room = Room._default_manager.get(pk=event["room"])
     with broadcast.collect() as outbox:
-        posted = streams.post_message(room, sender, event["body"], event["client_id"])
+        posted = _post(room, event)
     return posted, outbox
+
+
+Outcome = streams.Posted | Exception
+
+
+def store_batch(
+    events: list[dict[str, Any]],
+) -> tuple[list[tuple[dict[str, Any], Outcome]], list[broadcast.Broadcast]]:
+    """Store waiting events: one transaction per room, in the order given.
+
+    If a room's transaction fails, its events are stored one by one, so one
+    bad event fails alone. Returns each event's outcome and the broadcasts,
+    to send after the commits.
+    """
+    by_room: dict[Any, list[dict[str, Any]]] = {}
+    for event in events:
+        by_room.setdefault(event["room"], []).append(event)
+    outcomes: list[tuple[dict[str, Any], Outcome]] = []
+    outbox: list[broadcast.Broadcast] = []
+    using = router.db_for_write(Room)
+    for room_id, room_events in by_room.items():
+        try:
+            with broadcast.collect() as box, transaction.atomic(using=using):
+                room = Room._default_manager.get(pk=room_id)
+                posted = [_post(room, event) for event in room_events]
+        except Exception:
+            for event in room_events:
+                try:
+                    posted_one, box = store(event)
+                except Exception as exc:
+                    logger.exception("liverooms: worker could not store a message")
+                    outcomes.append((event, exc))
+                else:
+                    outcomes.append((event, posted_one))
+                    outbox.extend(box)
+        else:
+            outcomes.extend(zip(room_events, posted, strict=True))
+            outbox.extend(box)
+    return outcomes, outbox
 
 
 class PersistWorker(AsyncConsumer):
@@ -65,19 +121,46 @@ class PersistWorker(AsyncConsumer):
     def channel_layer_alias(self) -> str:
         return conf.CHANNEL_LAYER
 
+    waiting: list[dict[str, Any]]
+    storer: asyncio.Future[None] | None = None
+
     async def liverooms_persist(self, event: dict[str, Any]) -> None:
-        reply_channel = event["reply_channel"]
+        # Returns at once so the worker keeps taking events off the layer
+        # while a round is stored; waits only when a full batch is waiting.
+        if self.storer is None:
+            self.waiting = []
+            self.storer = asyncio.ensure_future(self.store_waiting())
+        self.waiting.append(event)
+        if len(self.waiting) >= conf.PERSIST_BATCH and self.storer is not None:
+            await asyncio.shield(self.storer)
+
+    async def store_waiting(self) -> None:
         try:
-            posted, outbox = await database_sync_to_async(store)(event)
-        except Exception as exc:
-            logger.exception("liverooms: worker could not store a message")
-            error = protocol.error(
-                protocol.UNAVAILABLE,
-                f"The message could not be stored ({type(exc).__name__}); send it again.",
-                event.get("client_id"),
-            )
-            await broadcast.areply(reply_channel, protocol.encode(error))
-            return
+            await asyncio.sleep(0)  # let the events already received join the round
+            while self.waiting:
+                batch = self.waiting[: conf.PERSIST_BATCH]
+                del self.waiting[: len(batch)]
+                await self.store_round(batch)
+        finally:
+            self.storer = None
+
+    async def store_round(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            outcomes, outbox = await database_sync_to_async(store_batch)(batch)
+        except Exception as exc:  # the database is gone: every sender hears it
+            logger.exception("liverooms: worker could not store a batch")
+            outcomes, outbox = [(event, exc) for event in batch], []
         await broadcast.apublish(outbox)
-        if posted.duplicate and posted.frame is not None:
-            await broadcast.areply(reply_channel, posted.frame)
+        for event, outcome in outcomes:
+            if isinstance(outcome, Exception):
+                error = protocol.error(
+                    protocol.UNAVAILABLE,
+                    f"The message could not be stored ({type(outcome).__name__}); send it again.",
+                    event.get("client_id"),
+                )
+                await broadcast.areply(event["reply_channel"], protocol.encode(error))
+            elif outcome.duplicate and outcome.frame is not None:
+                await broadcast.areply(event["reply_channel"], outcome.frame)
+            await self.channel_layer.send(
+                event["reply_channel"], {"type": HANDLED_EVENT, "client_id": event.get("client_id")}
+            )

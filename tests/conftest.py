@@ -40,3 +40,31 @@ def fresh_channel_layers():
     channel_layers.backends = {}
     yield
     channel_layers.backends = {}
+
+
+@pytest.fixture(autouse=True)
+def fresh_presence():
+    # The in-process presence store outlives a test; stream ids are reused.
+    from django_liverooms import presence
+
+    presence.reset_memory_store()
+    yield
+    presence.reset_memory_store()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limit_counters():
+    # Per-user counters are process-wide; each test starts with none.
+    from django_liverooms import ratelimit
+
+    previous = ratelimit.set_counters(ratelimit.LocalCounters())
+    yield
+    ratelimit.set_counters(previous)
+
+
+@pytest.fixture
+def room():
+    """The chat room "lobby" (tests that use it need database access)."""
+    from .factories import make_room
+
+    return make_room()

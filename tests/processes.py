@@ -1,6 +1,7 @@
 """The test project as real processes, for tests that need more than one."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +47,7 @@ class Site:
             **env,
         }
         self.processes = []
+        self.servers = {}  # port -> daphne process
 
     def manage(self, *args):
         return subprocess.run(
@@ -71,8 +73,9 @@ class Site:
         self.processes.append(process)
         return process
 
-    def server(self):
-        port = free_port()
+    def server(self, port=None, application="tests.asgi:application"):
+        """daphne serving ``application`` on ``port`` (a free one by default)."""
+        port = port or free_port()
         process = self.start(
             sys.executable,
             "-m",
@@ -81,10 +84,19 @@ class Site:
             "127.0.0.1",
             "-p",
             str(port),
-            "tests.asgi:application",
+            application,
         )
         wait_for_port(port, process)
+        self.servers[port] = process
         return port
+
+    def kill_server(self, port):
+        """SIGKILL the server on ``port``: no clean shutdown, as in a crash."""
+        process = self.servers.pop(port)
+        process.kill()
+        process.wait()
+        self.processes.remove(process)
+        process.log.close()
 
     def stop(self):
         for process in self.processes:
@@ -95,4 +107,56 @@ class Site:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            if os.environ.get("LIVEROOMS_TEST_SHOW_LOGS"):  # debugging: the servers' output
+                process.log.seek(0)
+                sys.stderr.write(process.log.read())
             process.log.close()
+
+
+class RedisServer:
+    """A redis-server of our own on ``port``, to kill, restart and pause.
+
+    Never the shared one: tests that break Redis start their own, with no
+    persistence, so a restart loses every group as a real crash without
+    persistence would.
+    """
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no", "--maxclients", "10000"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.process.log = tempfile.TemporaryFile("w+")
+        wait_for_port(self.port, self.process)
+        return self
+
+    def kill(self):
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a paused server cannot die
+            self.process.kill()
+            self.process.wait()
+            self.process.log.close()
+        self.process = None
+
+    def restart(self):
+        self.kill()
+        return self.start()
+
+    def pause(self):
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.kill()

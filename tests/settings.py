@@ -4,6 +4,7 @@
 ``REDIS_URL=redis://...`` on the Redis channel layer (see tox.ini).
 """
 
+import json
 import os
 import uuid
 from urllib.parse import urlsplit
@@ -71,6 +72,8 @@ def _database(url):
         "PASSWORD": parts.password or "",
         "HOST": parts.hostname or "127.0.0.1",
         "PORT": parts.port or 5432,
+        # The reliability suite's servers keep their connections (see test_reliability).
+        "CONN_MAX_AGE": int(os.environ.get("LIVEROOMS_TEST_CONN_MAX_AGE", "0")),
         # Each tox env gets its own test database, so envs may run in parallel.
         "TEST": {"NAME": f"test_liverooms_{os.getpid()}"},
     }
@@ -95,5 +98,12 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 LIVEROOMS = {"PERSISTENCE": os.environ.get("LIVEROOMS_TEST_PERSISTENCE", "inline")}
+# Server-process tests shorten presence's timings (tests/test_live_presence.py).
+for _key in ("PRESENCE_TTL", "PRESENCE_HEARTBEAT", "PRESENCE_INTERVAL"):
+    if os.environ.get(f"LIVEROOMS_TEST_{_key}"):
+        LIVEROOMS[_key] = float(os.environ[f"LIVEROOMS_TEST_{_key}"])
 
 SILENCED_SYSTEM_CHECKS = ["liverooms.W010"]
+
+# Extra LIVEROOMS keys for server processes started by tests (JSON).
+LIVEROOMS.update(json.loads(os.environ.get("LIVEROOMS_TEST_SETTINGS", "{}")))

@@ -85,3 +85,18 @@ def test_admin_pages_render(admin_client, model):
     make_blog()
     assert admin_client.get(f"/admin/django_liverooms/{model}/").status_code == 200
     assert admin_client.get(f"/admin/django_liverooms/{model}/add/").status_code == 200
+
+
+def test_room_admin_shows_members_and_mutes(admin_client):
+    from django_liverooms.models import RoomMember, RoomMute
+
+    room = make_room()
+    member = get_user_model().objects.create_user("member")
+    RoomMember.objects.create(room=room, user=member, moderator=True)
+    RoomMute.objects.create(room=room, user=member)
+    page = admin_client.get(f"/admin/django_liverooms/room/{room.pk}/change/")
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "room members" in content.lower() and "mutes" in content.lower()
+    assert admin_client.get("/admin/django_liverooms/roommute/").status_code == 200
+    assert admin_client.get("/admin/django_liverooms/room/?private__exact=1").status_code == 200

@@ -114,3 +114,53 @@ def test_invalid_hosts(settings):
 @override_settings(CHANNEL_LAYERS=MEMORY, DEBUG=True, LIVEROOMS={"CHANNEL_LAYER": "live"})
 def test_the_configured_alias_is_checked():
     assert ids(checks.check_channels()) == ["liverooms.E011"]
+
+
+@pytest.mark.parametrize(
+    ("presence", "expected"),
+    [
+        ({"PRESENCE_TTL": 0}, ["liverooms.E050"]),
+        ({"PRESENCE_INTERVAL": "1"}, ["liverooms.E050"]),
+        ({"PRESENCE_HEARTBEAT": 30}, ["liverooms.E051"]),
+        ({"PRESENCE_TTL": 15}, ["liverooms.W050"]),
+        ({"PRESENCE_TTL": 2, "PRESENCE_HEARTBEAT": 0.5}, []),
+        ({"PRESENCE_USERS_MAX": -1}, ["liverooms.E052"]),
+    ],
+)
+def test_presence_settings(presence, expected):
+    with override_settings(CHANNEL_LAYERS=MEMORY, DEBUG=True, LIVEROOMS=presence):
+        assert all_ids() == expected
+
+
+def test_presence_needs_a_url_with_a_sentinel_layer():
+    layer = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"sentinels": [("127.0.0.1", 26379)], "master_name": "m"}],
+                "prefix": "p",
+            },
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=layer):
+        assert "liverooms.W051" in ids(checks.check_presence())
+    with override_settings(CHANNEL_LAYERS=layer, LIVEROOMS={"PRESENCE_REDIS_URL": "redis://x/0"}):
+        assert "liverooms.W051" not in ids(checks.check_presence())
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"SEND_RATE": (0, 10)}, ["liverooms.E004"]),
+        ({"FRAME_RATE": "100/10s"}, ["liverooms.E004"]),
+        ({"ABUSE_LIMIT": (10, -1), "TYPING_RATE": (1, 2, 3)}, ["liverooms.E004"] * 2),
+        ({"MAX_CONNECTIONS_PER_USER": 0}, ["liverooms.E005"]),
+        ({"MAX_MUTE_MINUTES": None}, ["liverooms.E005"]),
+        ({"SEND_RATE": None, "USER_SEND_RATE": (5, 0.5), "MAX_CONNECTIONS_PER_USER": None}, []),
+    ],
+)
+def test_limits_are_checked(settings, expected):
+    with override_settings(LIVEROOMS=settings):
+        errors = checks.check_settings()
+    assert ids(errors) == expected
+    assert all(e.hint for e in errors)

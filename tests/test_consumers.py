@@ -6,11 +6,12 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.test import override_settings
 
+from django_liverooms.broadcast import Broadcast
 from django_liverooms.models import Entry, Message
 from django_liverooms.testing import StreamCommunicator
 
 from .asgi import application
-from .factories import make_blog, make_room, make_user, publish_entry
+from .factories import make_blog, make_user, publish_entry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,11 +21,6 @@ ORIGIN = [(b"origin", b"http://localhost")]
 
 def client(path, user=None):
     return StreamCommunicator(path, user=user, application=application, headers=ORIGIN)
-
-
-@pytest.fixture
-def room():
-    return make_room()
 
 
 @pytest.fixture
@@ -226,12 +222,8 @@ async def test_live_frames_already_in_the_history_are_not_sent_twice(room):
     group = f"liverooms.chat.{room.pk}"
     layer = get_channel_layer()
     # A late broadcast of an event the history carried, then a new one.
-    await layer.group_send(
-        group, {"type": "liverooms.frame", "seq": 3, "text": '{"type":"message","seq":3}'}
-    )
-    await layer.group_send(
-        group, {"type": "liverooms.frame", "seq": 4, "text": '{"type":"message","seq":4}'}
-    )
+    await layer.group_send(group, Broadcast(group, 3, '{"type":"message","seq":3}').event())
+    await layer.group_send(group, Broadcast(group, 4, '{"type":"message","seq":4}').event())
     assert (await chat.receive_frame())["seq"] == 4
     assert await chat.receive_nothing(timeout=0.2)
     await chat.disconnect()

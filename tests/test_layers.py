@@ -15,7 +15,7 @@ from django_liverooms.routing import worker_routes
 from django_liverooms.testing import StreamCommunicator
 
 from .asgi import application
-from .factories import make_room, make_user
+from .factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,11 +33,6 @@ def redis_layers(redis_url):
     }
     with override_settings(CHANNEL_LAYERS=layers):
         yield layers
-
-
-@pytest.fixture
-def room():
-    return make_room()
 
 
 @pytest.fixture
@@ -145,9 +140,35 @@ async def test_worker_mode_reports_a_failed_store(room, alice):
     sender = client("/ws/chat/lobby/", alice)
     await sender.open()
     await sender.send_frame({"type": "message", "body": "orphan", "client_id": "o"})
-    await database_sync_to_async(Room.objects.all().delete)()  # gone before a worker runs
+    # Take the hand-off from the channel (the consumer's own check saw the
+    # room), delete the room, then give it back for a worker to run.
+    layer = get_channel_layer()
+    event = await asyncio.wait_for(layer.receive("liverooms.persist"), 5)
+    await database_sync_to_async(Room.objects.all().delete)()
+    await layer.send("liverooms.persist", event)
     async with RunningWorker():
         error = await sender.receive_frame(timeout=5)
     assert (error["type"], error["code"], error["client_id"]) == ("error", "unavailable", "o")
     assert await Message.objects.acount() == 0
+    await sender.disconnect()
+
+
+@override_settings(LIVEROOMS={"PERSISTENCE": "worker", "WORKER_ACK_TIMEOUT": 0.3})
+async def test_worker_mode_tells_the_sender_when_no_worker_answers(redis_layers, room, alice):
+    # Otherwise the layer would expire the queued message without a word.
+    sender = client("/ws/chat/lobby/", alice)
+    await sender.open()
+    await sender.send_frame({"type": "message", "body": "anyone?", "client_id": "w3"})
+    error = await sender.receive_frame(timeout=5)
+    assert (error["type"], error["code"], error["client_id"]) == ("error", "unavailable", "w3")
+    assert await Message.objects.acount() == 0
+    # The resend is answered once a worker runs; the queued first copy is
+    # stored (once) too. Neither is reported as unavailable any more.
+    async with RunningWorker():
+        await sender.send_frame({"type": "message", "body": "anyone?", "client_id": "w3"})
+        frames = [await sender.receive_frame(timeout=5)]
+        while not await sender.receive_nothing(timeout=0.6):
+            frames.append(await sender.receive_frame())
+    assert {(f["type"], f["client_id"]) for f in frames} == {("message", "w3")}
+    assert await Message.objects.acount() == 1
     await sender.disconnect()

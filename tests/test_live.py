@@ -54,8 +54,12 @@ def ws_url(port, path):
     return f"ws://127.0.0.1:{port}{path}"
 
 
-async def recv(socket_, timeout=10):
-    return json.loads(await asyncio.wait_for(socket_.recv(), timeout))
+async def recv(socket_, timeout=10, skip=("presence",)):
+    """The next frame, stepping over presence frames (they come when others join)."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(socket_.recv(), timeout))
+        if frame["type"] not in skip:
+            return frame
 
 
 async def test_an_entry_saved_in_manage_py_shell_reaches_readers(tmp_path, redis_url):

@@ -1,0 +1,267 @@
+"""Process-local fan-out: one channel-layer subscription per process.
+
+With ``LIVEROOMS["FANOUT"] = "process"`` (the default) the sockets of one
+server process do not each join the stream's group. A :class:`Hub` per
+channel layer joins the group once, with one channel of its own, reads each
+broadcast once and writes its pre-encoded text straight to the local sockets
+that joined: no per-socket layer message, queue, decode or task switch.
+
+Every guarantee of the per-socket path holds:
+
+- only consumers that passed the policy join (they call :func:`join` from
+  ``connect`` after the checks);
+- resume hand-over: frames that arrive while a joining consumer reads its
+  history are held for it and released by :func:`ready` once the history is
+  sent, then filtered by ``consumer.wants()`` (seq at or below ``through``
+  dropped), exactly like frames waiting in the consumer's queue were;
+- ``skip`` (a typing frame is not echoed to its sender) is the same
+  ``consumer.wants()`` check;
+- persistence before ack is unchanged: a frame is only broadcast once stored.
+
+If the hub's subscription fails (Redis down or restarted), the hub cannot
+know which frames it missed, so it closes every local consumer through
+``consumer.layer_failed()`` (close code 4503); clients reconnect with
+``?after=`` and resume from the database.
+
+Known limit: a frame is written to the local sockets one after another, so a
+client that stops reading delays the others once the server's write buffer
+for it is full, until the ASGI server's keepalive closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+import weakref
+from typing import Any, Protocol
+
+from .broadcast import FRAME_EVENT
+from .conf import conf
+
+logger = logging.getLogger(__name__)
+
+# RedisChannelLayer forgets group members after ``group_expiry`` (a day by
+# default); the hub re-adds its channel well before that.
+DEFAULT_REFRESH = 3600.0
+# Sent by a hub to its own channel when its last member leaves.
+STOP_EVENT = "liverooms.fanout.stop"
+
+
+class Member(Protocol):
+    """What the hub needs from a consumer (StreamConsumer provides it)."""
+
+    channel_name: str
+
+    def fanout_group(self) -> str: ...
+
+    def wants(self, seq: int | None, skip: str | None) -> bool: ...
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None: ...
+
+    async def base_send(self, message: dict[str, Any]) -> None: ...
+
+    async def layer_failed(self) -> None: ...
+
+    channel_name: str
+
+
+class Hub:
+    """The one subscriber of one process to the groups its sockets read."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.channel: str | None = None
+        self.groups: dict[str, set[Member]] = {}
+        # Consumers still sending their history: their frames wait here.
+        self.pending: dict[Member, list[dict[str, Any]]] = {}
+        self.lock = asyncio.Lock()
+        self.reader: asyncio.Task[None] | None = None
+        self.refresher: asyncio.Task[None] | None = None
+
+    # Membership -------------------------------------------------------------
+
+    async def join(self, consumer: Member) -> None:
+        """Subscribe ``consumer``; its frames wait until :meth:`ready`."""
+        group = consumer.fanout_group()
+        self.pending[consumer] = []
+        members = self.groups.get(group)
+        if members is None:
+            async with self.lock:
+                members = self.groups.get(group)
+                if members is None:
+                    await self._start()
+                    await self.layer.group_add(group, self.channel)
+                    members = self.groups[group] = set()
+        members.add(consumer)
+
+    async def ready(self, consumer: Member) -> None:
+        """Send the frames held since :meth:`join`, then deliver live.
+
+        Held frames without a seq (presence, typing) are dropped: they were
+        true before this socket joined, and its own presence frame follows.
+        """
+        pending = self.pending.get(consumer)
+        while pending:
+            event = pending.pop(0)
+            if event["seq"] is not None and consumer.wants(event["seq"], event.get("skip")):
+                await consumer.send(text_data=event["text"])
+        self.pending.pop(consumer, None)
+
+    async def leave(self, consumer: Member) -> None:
+        self.pending.pop(consumer, None)
+        group = consumer.fanout_group()
+        members = self.groups.get(group)
+        if members is None:
+            return
+        members.discard(consumer)  # deliver() may have dropped it already
+        if members:
+            return
+        async with self.lock:
+            if self.groups.get(group) is not members or members:
+                return  # someone joined meanwhile
+            del self.groups[group]
+            try:
+                await self.layer.group_discard(group, self.channel)
+            except Exception:
+                logger.warning("liverooms: fan-out could not leave %s", group, exc_info=True)
+            if not self.groups:
+                await self._stop()
+
+    # Reading ----------------------------------------------------------------
+
+    async def _start(self) -> None:
+        if self.channel is None:
+            self.channel = await hub_channel_name(self.layer)
+        if self.reader is None:
+            self.reader = asyncio.ensure_future(self._read())
+            self.refresher = asyncio.ensure_future(self._refresh())
+
+    async def _stop(self) -> None:
+        """Let the reader finish: no members are left."""
+        if self.refresher is not None:
+            self.refresher.cancel()
+            self.refresher = None
+        if self.reader is not None:
+            # A message, not task.cancel(): a cancelled RedisChannelLayer.receive()
+            # can lose a message for another channel of this process, and with
+            # redis-py 8 a cancel that lands in its BRPOP can be swallowed.
+            reader = self.reader
+            try:
+                await self.layer.send(self.channel, {"type": STOP_EVENT})
+            except Exception:
+                logger.warning("liverooms: fan-out could not stop its reader", exc_info=True)
+            else:
+                # Wait (bounded) until it has stopped, so that a loop closing
+                # right after the last disconnect finds no read in flight.
+                await asyncio.wait({reader}, timeout=conf.LAYER_TIMEOUT)
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                event = await self.layer.receive(self.channel)
+                if event.get("type") == FRAME_EVENT:
+                    await self.deliver(event)
+                elif event.get("type") == STOP_EVENT:
+                    if not self.groups:
+                        self.reader = None  # a join from now on starts a new reader
+                        return
+                else:
+                    await self.forward(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("liverooms: fan-out lost its channel-layer subscription")
+            self.reader = None  # this task ends here; _fail must not cancel it
+            await self._fail()
+
+    async def deliver(self, event: dict[str, Any]) -> None:
+        """Write one broadcast to the local members of its group."""
+        members = self.groups.get(event.get("group", ""))
+        if not members:
+            return
+        seq, skip = event["seq"], event.get("skip")
+        # One ASGI message for every socket, handed to the server's send as
+        # AsyncWebsocketConsumer.send() would, minus two coroutine layers.
+        message = {"type": "websocket.send", "text": event["text"]}
+        pending = self.pending
+        for consumer in tuple(members):
+            held = pending.get(consumer)
+            if held is not None:
+                held.append(event)
+            elif consumer.wants(seq, skip):
+                try:
+                    await consumer.base_send(message)
+                except Exception:
+                    # Closed under us; its disconnect() calls leave().
+                    members.discard(consumer)
+
+    async def forward(self, event: dict[str, Any]) -> None:
+        """Any other group event (e.g. revoke.py's recheck) goes to each local
+        member's own channel, to run its handler there: these are rare."""
+        for consumer in tuple(self.groups.get(event.get("group", ""), ())):
+            await self.layer.send(consumer.channel_name, event)
+
+    async def _refresh(self) -> None:
+        interval = getattr(self.layer, "group_expiry", None)
+        interval = min(DEFAULT_REFRESH, interval / 2) if interval else DEFAULT_REFRESH
+        while True:
+            await asyncio.sleep(interval)
+            for group in list(self.groups):
+                try:
+                    await self.layer.group_add(group, self.channel)
+                except Exception:
+                    logger.warning("liverooms: fan-out could not refresh %s", group, exc_info=True)
+
+    async def _fail(self) -> None:
+        """Close every local member: they may have missed frames."""
+        members = {consumer for group in self.groups.values() for consumer in group}
+        self.groups.clear()
+        self.pending.clear()
+        if self.refresher is not None:
+            self.refresher.cancel()
+            self.refresher = None
+        self.channel = None  # a fresh one on the next join
+        for consumer in members:
+            try:
+                await consumer.layer_failed()
+            except Exception:
+                logger.warning("liverooms: could not close a consumer", exc_info=True)
+
+
+async def hub_channel_name(layer: Any) -> str:
+    """The hub's own channel.
+
+    channels-redis 4.3.x: RedisChannelLayer multiplexes a process's
+    ``new_channel()`` names over one BZPOPMIN guarded by a shared lock; with
+    redis-py 8 a cancel landing in that BZPOPMIN can be swallowed, which hangs
+    event-loop shutdown once a long-lived reader such as the hub holds the lock.
+    A plain name (no ``!``) is read with its own BZPOPMIN, outside that lock.
+    It is as private as a ``new_channel()`` name: nobody else knows it.
+    """
+    if hasattr(layer, "receive_buffer"):  # RedisChannelLayer
+        return f"liverooms.fanout.{uuid.uuid4().hex}"
+    return await layer.new_channel()
+
+
+# One hub per channel-layer instance (a process has one per alias and loop).
+_hubs: weakref.WeakKeyDictionary[Any, Hub] = weakref.WeakKeyDictionary()
+
+
+def hub_for(layer: Any) -> Hub:
+    hub = _hubs.get(layer)
+    if hub is None:
+        hub = _hubs[layer] = Hub(layer)
+    return hub
+
+
+async def join(consumer: Any) -> None:
+    await hub_for(consumer.channel_layer).join(consumer)
+
+
+async def ready(consumer: Any) -> None:
+    await hub_for(consumer.channel_layer).ready(consumer)
+
+
+async def leave(consumer: Any) -> None:
+    await hub_for(consumer.channel_layer).leave(consumer)
