@@ -65,14 +65,15 @@ setup(
     install_requires=[
         "Django>=5.2",
         "channels>=4.2",
+        # The channel layer for more than one server process, and the
+        # presence store (presence.py talks to the layer's Redis).
+        "channels-redis>=4.2",
         "django-model-utils>=5.0",
         "nh3>=0.2.14",
     ],
     extras_require={
-        # The channel layer for more than one server process.
-        "redis": ["channels-redis>=4.2"],
         # What example_project needs to run.
-        "example": ["channels-redis>=4.2", "daphne>=4.1", "psycopg[binary]>=3.1"],
+        "example": ["daphne>=4.1", "psycopg[binary]>=3.1"],
         # The test suite: WebsocketCommunicator comes with channels; the
         # Redis and PostgreSQL tests use real servers; the live tests run
         # daphne and uvicorn processes and connect to them with websockets.
@@ -83,7 +84,6 @@ setup(
             # A hung test fails with its stack instead of stalling the run.
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
-            "channels-redis>=4.2",
             "daphne>=4.1",
             "uvicorn>=0.30",
             "websockets>=13.0",

@@ -231,11 +231,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
             # redis-py 8 can swallow a cancel that lands in its BRPOP, and
             # channels' await_many_dispatch awaits the cancelled read when the
             # consumer ends, so a swallowed cancel would hang the disconnect.
+            # layerwatch.cancel() repeats the cancel until the read has ended.
             read = asyncio.ensure_future(self._layer_receive())
             try:
                 return await asyncio.shield(read)
             except asyncio.CancelledError:
-                read.cancel()
+                layerwatch.cancel(read)
                 raise
             except Exception as exc:
                 logger.warning("liverooms: channel layer read failed: %r", exc)

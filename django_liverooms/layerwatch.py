@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RESET_INTERVAL = 1.0  # seconds: one pool reset covers a burst of failures
+CANCEL_RETRY = 0.1  # seconds between repeated cancels of a layer call
+CANCEL_ATTEMPTS = 100
 
 
 class LayerFailed(Exception):
@@ -45,15 +47,39 @@ async def bounded(call: Awaitable[T]) -> T:
     try:
         done, _ = await asyncio.wait({task}, timeout=conf.LAYER_TIMEOUT)
     except asyncio.CancelledError:
-        task.cancel()
+        cancel(task)
         raise
     if not done:
-        task.cancel()
+        cancel(task)
         raise LayerFailed(f"no answer within LAYER_TIMEOUT ({conf.LAYER_TIMEOUT} s)")
     try:
         return task.result()
     except Exception as exc:  # the layer's own error (redis ConnectionError, ...)
         raise LayerFailed(f"{type(exc).__name__}: {exc}") from exc
+
+
+def cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel a layer call, and cancel it again until it has ended.
+
+    channels-redis 4.3 on redis-py 8 can swallow a cancel that lands in a
+    blocking Redis read (seen on Python 3.10 and 3.11): the read then loops on
+    for good, holding the process's receive lock, and an event loop that is
+    closing waits for it forever. A later cancel lands.
+    """
+    if not task.done():
+        task.cancel()
+        background(_cancel_again(task))
+
+
+async def _cancel_again(task: asyncio.Future[Any]) -> None:
+    for _ in range(CANCEL_ATTEMPTS):
+        try:
+            await asyncio.wait({task}, timeout=CANCEL_RETRY)
+        except asyncio.CancelledError:
+            pass  # the loop is closing: it must see the call end first
+        if task.done():
+            return
+        task.cancel()
 
 
 class Watched(Protocol):
