@@ -98,8 +98,19 @@ async def apublish(broadcasts: list[Broadcast]) -> bool:
     return sent
 
 
-async def areply(channel: str, text: str) -> None:
-    """Send one frame to one connection, unconditionally (a worker's reply)."""
+async def areply(
+    request: dict[str, Any], text: str | None = None, event_type: str = REPLY_EVENT, **fields: Any
+) -> None:
+    """Send one event to the connection that sent ``request`` (a worker's reply).
+
+    By default the event is a frame (``text``) the socket sends unconditionally.
+    """
     channel_layer = layer()
-    if channel_layer is not None:
-        await channel_layer.send(channel, {"type": REPLY_EVENT, "text": text})
+    if channel_layer is None:
+        return
+    event = {"type": event_type, **fields}
+    if text is not None:
+        event["text"] = text
+    if request.get("reply_to"):
+        event["to"] = request["reply_to"]  # the hub of the socket's process hands it on
+    await channel_layer.send(request["reply_channel"], event)

@@ -23,7 +23,10 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
@@ -63,6 +66,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     layer_lost = False  # set by layer_failed(): the socket is closing with 4503
     layer_lost_reading = False  # the layer read failed; read no more
     counted_as: str | None = None  # the key this socket counts under in MAX_CONNECTIONS_PER_USER
+    routed: asyncio.Lock | None = None  # orders the events the hub hands over
 
     # Channels >= 4.2 runs close_old_connections() in a thread before every
     # handler. Frame forwarding touches no database, so it skips that hop,
@@ -74,6 +78,38 @@ class StreamConsumer(AsyncWebsocketConsumer):
     @property  # type: ignore[override]
     def channel_layer_alias(self) -> str:
         return conf.CHANNEL_LAYER
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """AsyncConsumer.__call__ (channels 4.2, 4.3) without the socket's layer channel.
+
+        With process fan-out the hub reads the layer for every socket of the
+        process and hands each the events meant for it (receive_routed), so
+        a layer channel and read per idle socket would be pure cost.
+        """
+        layer = get_channel_layer(self.channel_layer_alias)
+        if conf.FANOUT != "process" or layer is None:
+            return await super().__call__(scope, receive, send)
+        self.scope = scope
+        self.channel_layer = layer
+        self.channel_name = fanout.local_name()
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive], self.dispatch)
+        except StopConsumer:
+            pass
+
+    def receive_routed(self, event: dict[str, Any]) -> None:
+        """An event the fan-out hub read for this socket; handled in arrival order."""
+        if self.routed is None:
+            self.routed = asyncio.Lock()
+        layerwatch.background(self._dispatch_routed(self.routed, event))
+
+    async def _dispatch_routed(self, lock: asyncio.Lock, event: dict[str, Any]) -> None:
+        async with lock:
+            try:
+                await self.dispatch(event)
+            except Exception:
+                logger.exception("liverooms: handling %s failed", event.get("type"))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message["type"] in self._NO_DB_HANDLERS:
@@ -483,7 +519,7 @@ class ChatConsumer(StreamConsumer):
             await layerwatch.bounded(
                 self.channel_layer.send(
                     conf.PERSIST_CHANNEL,
-                    workers.persist_event(room, self.sender, command, self.channel_name),
+                    self.persist_event(room, command),
                 )
             )
         except Exception as exc:
@@ -501,6 +537,14 @@ class ChatConsumer(StreamConsumer):
             self.worker_timers[command.client_id] = asyncio.get_running_loop().call_later(
                 conf.WORKER_ACK_TIMEOUT, self.worker_silent, command.client_id
             )
+
+    def persist_event(self, room: Any, command: protocol.SendMessage) -> dict[str, Any]:
+        if self.process_local:  # no layer channel of our own: replies come via the hub
+            reply_channel = fanout.reply_channel(self)
+            return workers.persist_event(
+                room, self.sender, command, reply_channel, self.channel_name
+            )
+        return workers.persist_event(room, self.sender, command, self.channel_name)
 
     def worker_silent(self, client_id: str) -> None:
         self.worker_timers.pop(client_id, None)

@@ -23,6 +23,13 @@ know which frames it missed, so it closes every local consumer through
 ``consumer.layer_failed()`` (close code 4503); clients reconnect with
 ``?after=`` and resume from the database.
 
+With process fan-out a socket has no channel-layer channel of its own: its
+``channel_name`` is a process-local name (:func:`local_name`), and the few
+events meant for one socket (a worker's reply, revoke.py's recheck) reach it
+through the hub: sent to the hub's channel with ``"to"`` naming the socket,
+or sent to the group and handed to each local member. That saves each idle
+socket a layer read (a task, a queue and a Redis receive buffer).
+
 Known limit: a frame is written to the local sockets one after another, so a
 client that stops reading delays the others once the server's write buffer
 for it is full, until the ASGI server's keepalive closes it.
@@ -63,7 +70,7 @@ class Member(Protocol):
 
     async def layer_failed(self) -> None: ...
 
-    channel_name: str
+    def receive_routed(self, event: dict[str, Any]) -> None: ...
 
 
 class Hub:
@@ -75,6 +82,8 @@ class Hub:
         self.groups: dict[str, set[Member]] = {}
         # Consumers still sending their history: their frames wait here.
         self.pending: dict[Member, list[dict[str, Any]]] = {}
+        # Joined members by channel_name, for events addressed to one socket.
+        self.local: dict[str, Member] = {}
         self.lock = asyncio.Lock()
         self.reader: asyncio.Task[None] | None = None
         self.refresher: asyncio.Task[None] | None = None
@@ -85,6 +94,7 @@ class Hub:
         """Subscribe ``consumer``; its frames wait until :meth:`ready`."""
         group = consumer.fanout_group()
         self.pending[consumer] = []
+        self.local[consumer.channel_name] = consumer
         members = self.groups.get(group)
         if members is None:
             async with self.lock:
@@ -110,6 +120,7 @@ class Hub:
 
     async def leave(self, consumer: Member) -> None:
         self.pending.pop(consumer, None)
+        self.local.pop(consumer.channel_name, None)
         group = consumer.fanout_group()
         members = self.groups.get(group)
         if members is None:
@@ -160,7 +171,9 @@ class Hub:
         try:
             while True:
                 event = await self.layer.receive(self.channel)
-                if event.get("type") == FRAME_EVENT:
+                if "to" in event:
+                    self.route(event)
+                elif event.get("type") == FRAME_EVENT:
                     await self.deliver(event)
                 elif event.get("type") == STOP_EVENT:
                     if not self.groups:
@@ -198,9 +211,15 @@ class Hub:
 
     async def forward(self, event: dict[str, Any]) -> None:
         """Any other group event (e.g. revoke.py's recheck) goes to each local
-        member's own channel, to run its handler there: these are rare."""
+        member, to run its handler there: these are rare."""
         for consumer in tuple(self.groups.get(event.get("group", ""), ())):
-            await self.layer.send(consumer.channel_name, event)
+            consumer.receive_routed(event)
+
+    def route(self, event: dict[str, Any]) -> None:
+        """An event addressed to one local socket (a worker's reply)."""
+        consumer = self.local.get(event["to"])
+        if consumer is not None:  # else it has gone: nobody to tell
+            consumer.receive_routed(event)
 
     async def _refresh(self) -> None:
         interval = getattr(self.layer, "group_expiry", None)
@@ -218,6 +237,7 @@ class Hub:
         members = {consumer for group in self.groups.values() for consumer in group}
         self.groups.clear()
         self.pending.clear()
+        self.local.clear()
         if self.refresher is not None:
             self.refresher.cancel()
             self.refresher = None
@@ -253,6 +273,21 @@ def hub_for(layer: Any) -> Hub:
     if hub is None:
         hub = _hubs[layer] = Hub(layer)
     return hub
+
+
+def local_name() -> str:
+    """A socket's channel_name under process fan-out: unique, but no layer channel.
+
+    Presence and typing's ``skip`` use it as the connection's id.
+    """
+    return f"liverooms.local.{uuid.uuid4().hex}"
+
+
+def reply_channel(consumer: Any) -> str:
+    """Where a worker sends its replies to ``consumer`` (with ``"to"``)."""
+    channel = hub_for(consumer.channel_layer).channel
+    assert channel is not None, "only a joined consumer gets replies"
+    return channel
 
 
 async def join(consumer: Any) -> None:

@@ -42,9 +42,17 @@ HANDLED_EVENT = "liverooms.handled"
 
 
 def persist_event(
-    room: Room, sender: streams.Sender, command: protocol.SendMessage, reply_channel: str
+    room: Room,
+    sender: streams.Sender,
+    command: protocol.SendMessage,
+    reply_channel: str,
+    reply_to: str | None = None,
 ) -> dict[str, Any]:
-    """What a chat consumer sends to the persist channel."""
+    """What a chat consumer sends to the persist channel.
+
+    Replies go to ``reply_channel``; with process fan-out that is the hub's
+    channel, and ``reply_to`` names the socket the hub hands them to.
+    """
     return {
         "type": PERSIST_EVENT,
         "room": room.pk,
@@ -54,6 +62,7 @@ def persist_event(
         "body": command.body,
         "client_id": command.client_id,
         "reply_channel": reply_channel,
+        "reply_to": reply_to,
     }
 
 
@@ -158,9 +167,9 @@ class PersistWorker(AsyncConsumer):
                     f"The message could not be stored ({type(outcome).__name__}); send it again.",
                     event.get("client_id"),
                 )
-                await broadcast.areply(event["reply_channel"], protocol.encode(error))
+                await broadcast.areply(event, protocol.encode(error))
             elif outcome.duplicate and outcome.frame is not None:
-                await broadcast.areply(event["reply_channel"], outcome.frame)
-            await self.channel_layer.send(
-                event["reply_channel"], {"type": HANDLED_EVENT, "client_id": event.get("client_id")}
+                await broadcast.areply(event, outcome.frame)
+            await broadcast.areply(
+                event, event_type=HANDLED_EVENT, client_id=event.get("client_id")
             )
