@@ -26,7 +26,6 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
-from channels.utils import await_many_dispatch
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
@@ -94,7 +93,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.channel_name = fanout.local_name()
         self.base_send = send
         try:
-            await await_many_dispatch([receive], self.dispatch)
+            while True:  # await_many_dispatch with one source, minus its task per message
+                await self.dispatch(await receive())
         except StopConsumer:
             pass
 
