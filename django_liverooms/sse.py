@@ -154,11 +154,10 @@ async def event_stream(
         except LayerFailed as exc:
             logger.warning("liverooms: SSE could not join %s: %s", stream.group_name, exc)
             return  # the browser reconnects after ``retry``
-        async for chunk in _history(kind, opening, after, bad_after):
-            if isinstance(chunk, int):
-                through = chunk
-            else:
-                yield chunk
+        through = 0  # live frames at or below it were in the history
+        async for chunk, covered in _history(kind, opening, after, bad_after):
+            through = covered
+            yield chunk
         while True:
             if getter is None:
                 getter = asyncio.ensure_future(subscription.queue.get())
@@ -199,8 +198,9 @@ async def event_stream(
 
 async def _history(
     kind: str, opening: Opening, after: int | None, bad_after: str | None
-) -> AsyncIterator[str | int]:
-    """``welcome`` and the stored events, as chunks; last, the seq they cover.
+) -> AsyncIterator[tuple[str, int]]:
+    """``welcome`` and the stored events, a page at a time, each with the seq
+    the history covers so far.
 
     Resuming, every event after ``after`` is sent, in pages of
     ``HISTORY_LIMIT``, so that a reader never gets a gap; a fresh reader gets
@@ -235,13 +235,12 @@ async def _history(
                 protocol.encode(protocol.error(protocol.HISTORY_GONE, detail))
             )
         chunk += "".join(map(protocol.sse_event, history.items, history.seqs))
-        yield chunk
+        yield chunk, history.through
         chunk = ""
         if after is None or history.gone or history.complete:
-            break
+            return
         after = history.through
         history = await read(stream, after=after, limit=limit)
-    yield history.through
 
 
 async def _recheck(event: dict[str, Any], user: Any, stream: Any, session: Any) -> str | None:
