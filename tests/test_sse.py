@@ -14,7 +14,7 @@ from django.test import override_settings
 from django_liverooms import revoke, streams
 from django_liverooms.models import Entry
 
-from . import test_policy
+from . import test_faults, test_policy
 from .asgi import application
 from .factories import make_blog, make_user, publish_entry
 from .test_live import site
@@ -23,6 +23,7 @@ from .test_policy import EXPECTED, ROLES, session_cookie
 pytestmark = pytest.mark.django_db(transaction=True)
 
 world = test_policy.world  # the policy table's users and streams (a fixture)
+redis = test_faults.redis  # a redis-server of the test's own, to restart (a fixture)
 
 TIMEOUT = 3
 
@@ -503,3 +504,22 @@ def test_over_daphne_an_entry_saved_in_another_process_arrives_and_resume_has_no
         log = s.servers[port].log
         log.seek(0)
         assert "Traceback" not in log.read()
+
+
+@pytest.mark.redis
+async def test_a_restarted_redis_ends_the_stream_and_a_reconnect_resumes(redis, blog):
+    sse = await open_stream()
+    await sse.event()
+    redis.restart()  # the group memberships are gone: frames would be missed
+    assert await sse.expect_end() == []
+    await apublish(blog, 1)  # stored while the reader is away
+    for _ in range(50):  # as EventSource does, until the layer is back
+        again = await open_stream(headers=[(b"last-event-id", b"0")])
+        try:
+            assert (await again.event(timeout=10))[1]["type"] == "welcome"
+            seq, frame = await again.event(timeout=10)
+            break
+        except Ended:
+            continue
+    assert (seq, frame["type"]) == (1, "entry")
+    await again.close()
