@@ -26,6 +26,10 @@ world = test_policy.world  # the policy table's users and streams (a fixture)
 redis = test_faults.redis  # a redis-server of the test's own, to restart (a fixture)
 
 TIMEOUT = 3
+# Tests that look inside, or break, the in-memory layer (also when the suite runs on Redis).
+in_memory_layer = override_settings(
+    CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+)
 
 
 class Ended(Exception):
@@ -269,6 +273,7 @@ async def test_keep_alive_comments_on_an_idle_stream(blog):
     await sse.close()
 
 
+@in_memory_layer
 async def test_a_disconnected_reader_leaves_the_group(blog):
     sse = await open_stream()
     await sse.event()
@@ -399,6 +404,7 @@ async def test_a_reader_whose_session_ended_elsewhere_is_ended(blog):
 # Channel-layer failures end the response: EventSource reconnects and resumes ---
 
 
+@in_memory_layer
 async def test_a_failed_layer_read_ends_the_stream(blog, monkeypatch):
     await apublish(blog, 1)
 
@@ -411,6 +417,7 @@ async def test_a_failed_layer_read_ends_the_stream(blog, monkeypatch):
     assert [(seq, frame["type"]) for seq, frame in got] == [(None, "welcome"), (1, "entry")]
 
 
+@in_memory_layer
 async def test_a_failed_join_ends_the_stream_after_retry(blog, monkeypatch):
     async def broken_group_add(self, group, channel):
         raise ConnectionError("redis went away")
