@@ -136,13 +136,15 @@ async def event_stream(
     kind: str,
     opening: Opening,
     user: Any,
+    scope: dict[str, Any] | None,
     session: Any,
     after: int | None,
     bad_after: str | None = None,
 ) -> AsyncIterator[str]:
     """The response body: ``retry``, ``welcome``, the history, then live frames.
 
-    ``user`` and ``session`` are the request's, for re-checks (revoke.py).
+    ``user``, the policy's ``scope`` and ``session`` are the request's, for
+    re-checks (revoke.py).
     """
     yield protocol.sse_retry(conf.SSE_RETRY)
     stream = opening.stream
@@ -180,7 +182,7 @@ async def event_stream(
                     if seq is None or seq > through:  # else: the history carried it
                         out.append(protocol.sse_event(event["text"], seq))
                 elif kind_of_event == RECHECK_EVENT:
-                    refusal = await _recheck(event, user, stream, session)
+                    refusal = await _recheck(event, user, stream, scope, session)
                     if refusal is not None:
                         yield "".join(out) + refusal
                         return
@@ -243,13 +245,15 @@ async def _history(
         history = await read(stream, after=after, limit=limit)
 
 
-async def _recheck(event: dict[str, Any], user: Any, stream: Any, session: Any) -> str | None:
+async def _recheck(
+    event: dict[str, Any], user: Any, stream: Any, scope: dict[str, Any] | None, session: Any
+) -> str | None:
     """Access may have been taken away (revoke.py): the closing error event, or None."""
     user_id = event.get("user_id")
     if user_id is not None and user_id != getattr(user, "pk", None):
         return None
     try:
-        await database_sync_to_async(reader_now)(user, stream, None, session=session)
+        await database_sync_to_async(reader_now)(user, stream, scope, session=session)
     except Refused as refused:
         return protocol.sse_event(
             protocol.encode(protocol.error(protocol.FORBIDDEN, refused.detail))

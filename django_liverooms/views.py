@@ -54,10 +54,21 @@ def _int_param(
     return value
 
 
-def _history(request: HttpRequest, kind: str, slug: str) -> HttpResponse:
+def policy_scope(slug: str, prefix_kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """What the policy gets as ``scope`` for an HTTP request: None, or, under a
+    prefix that captures kwargs (``"<slug:site>/live/"``), its ``url_route``
+    as a socket's scope has it, so that a policy reading them judges both alike."""
+    if not prefix_kwargs:
+        return None
+    return {"type": "http", "url_route": {"args": (), "kwargs": {**prefix_kwargs, "slug": slug}}}
+
+
+def _history(
+    request: HttpRequest, kind: str, slug: str, prefix_kwargs: dict[str, Any]
+) -> HttpResponse:
     user = getattr(request, "user", None) or AnonymousUser()
     try:
-        stream = readable_stream(kind, slug, user)
+        stream = readable_stream(kind, slug, user, policy_scope(slug, prefix_kwargs))
     except Refused as refused:
         return _refused(refused)
     max_limit = conf.HTTP_HISTORY_MAX_LIMIT
@@ -98,17 +109,17 @@ def read_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 
 @read_only
-def messages(request: HttpRequest, slug: str) -> HttpResponse:
-    return _history(request, "chat", slug)
+def messages(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
+    return _history(request, "chat", slug, prefix_kwargs)
 
 
 @read_only
-def entries(request: HttpRequest, slug: str) -> HttpResponse:
-    return _history(request, "liveblog", slug)
+def entries(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
+    return _history(request, "liveblog", slug, prefix_kwargs)
 
 
 @csrf_exempt  # a GET that changes nothing; other methods get the JSON 405
-async def stream(request: HttpRequest, slug: str) -> HttpResponse:
+async def stream(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
     """The live blog ``slug`` as Server-Sent Events (format: docs/protocol.md)."""
     if request.method != "GET":
         response = _error(405, "method_not_allowed", "Use GET.")
@@ -116,14 +127,14 @@ async def stream(request: HttpRequest, slug: str) -> HttpResponse:
         return response
     auser = getattr(request, "auser", None)
     user = await auser() if auser is not None else AnonymousUser()
-    # As for the history API, the policy gets no scope (this is not a socket).
+    scope = policy_scope(slug, prefix_kwargs)
     session = getattr(request, "session", None)
     try:
         opening = await database_sync_to_async(open_stream)(
             "liveblog",
             slug,
             user,
-            None,
+            scope,
             f"sse.{uuid.uuid4().hex}",
             moderation=False,
             session=session,
@@ -136,7 +147,7 @@ async def stream(request: HttpRequest, slug: str) -> HttpResponse:
     except ValueError as exc:
         after, bad_after = None, str(exc)[:32]
     response = StreamingHttpResponse(
-        sse.event_stream("liveblog", opening, user, session, after, bad_after),
+        sse.event_stream("liveblog", opening, user, scope, session, after, bad_after),
         content_type="text/event-stream",
     )
     response["Cache-Control"] = "no-cache"

@@ -530,3 +530,14 @@ async def test_a_restarted_redis_ends_the_stream_and_a_reconnect_resumes(redis, 
             continue
     assert (seq, frame["type"]) == (1, "entry")
     await again.close()
+
+
+@override_settings(LIVEROOMS={"POLICY": "tests.policies.TenantPolicy"})
+async def test_a_prefix_that_captures_kwargs_reaches_the_policy(blog):
+    refused = await open_stream("/other/live/liveblog/match-day/stream")
+    assert refused.status == 403
+    assert (await refused.json())["error"]["code"] == "forbidden"
+    sse = await open_stream("/acme/live/liveblog/match-day/stream")
+    assert sse.status == 200
+    assert (await sse.event())[1]["type"] == "welcome"
+    await sse.close()

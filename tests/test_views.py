@@ -96,3 +96,14 @@ def test_paging_forwards_until_complete_then_caught_up(client):
         "complete": True,
     }
     assert client.get("/live/chat/lobby/messages?after=4").status_code == 410
+
+
+@override_settings(LIVEROOMS={"POLICY": "tests.policies.TenantPolicy"})
+def test_a_prefix_that_captures_kwargs_reaches_the_policy_as_on_the_socket(client):
+    make_room()
+    make_blog()
+    assert client.get("/acme/live/chat/lobby/messages").status_code == 200
+    assert client.get("/acme/live/liveblog/match-day/entries").status_code == 200
+    refused = client.get("/other/live/chat/lobby/messages")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert client.get("/live/chat/lobby/messages").status_code == 200  # no site: allowed
