@@ -13,10 +13,12 @@ from django.test import override_settings
 
 from django_liverooms import revoke, streams
 from django_liverooms.models import Entry
+from django_liverooms.testing import StreamCommunicator
 
 from . import test_faults, test_policy
 from .asgi import application
 from .factories import make_blog, make_user, publish_entry
+from .test_consumers import ORIGIN
 from .test_live import site
 from .test_policy import EXPECTED, ROLES, session_cookie
 
@@ -541,3 +543,24 @@ async def test_a_prefix_that_captures_kwargs_reaches_the_policy(blog):
     assert sse.status == 200
     assert (await sse.event())[1]["type"] == "welcome"
     await sse.close()
+
+
+@pytest.mark.parametrize("fanout", ["process", "consumer"])
+async def test_a_socket_and_an_sse_reader_get_the_same_text(blog, fanout):
+    with override_settings(LIVEROOMS={"FANOUT": fanout}):
+        socket = StreamCommunicator(
+            "/ws/liveblog/match-day/", application=application, headers=ORIGIN
+        )
+        await socket.open()
+        sse = await open_stream()
+        await sse.event()
+        await apublish(blog, 1)
+        block = await sse.block()
+        while not block.startswith("id: "):  # presence frames (no id) may come first
+            block = await sse.block()
+        text = await socket.receive_from(TIMEOUT)
+        while json.loads(text)["type"] == "presence":
+            text = await socket.receive_from(TIMEOUT)
+        assert block == f"id: 1\ndata: {text}"
+        await socket.disconnect()
+        await sse.close()
