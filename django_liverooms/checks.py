@@ -278,3 +278,31 @@ def check_layer_faults(**kwargs: Any) -> list[Any]:
                 )
             )
     return errors
+
+
+@register(Tags.compatibility)
+def check_sse(**kwargs: Any) -> list[Any]:
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    errors: list[Any] = []
+    keepalive = conf.SSE_KEEPALIVE
+    if not _is_number(keepalive) or not 0 < keepalive < float("inf"):
+        errors.append(
+            Error(
+                f"LIVEROOMS['SSE_KEEPALIVE'] is {keepalive!r}.",
+                hint="Use a positive number of seconds between keep-alive comments "
+                f"(default {DEFAULTS['SSE_KEEPALIVE']}).",
+                id="liverooms.E060",
+            )
+        )
+    retry = conf.SSE_RETRY
+    if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
+        errors.append(
+            Error(
+                f"LIVEROOMS['SSE_RETRY'] is {retry!r}.",
+                hint="Use a whole number of milliseconds, 0 or more "
+                f"(default {DEFAULTS['SSE_RETRY']}).",
+                id="liverooms.E061",
+            )
+        )
+    return errors

@@ -164,3 +164,21 @@ def test_limits_are_checked(settings, expected):
         errors = checks.check_settings()
     assert ids(errors) == expected
     assert all(e.hint for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"SSE_KEEPALIVE": 0}, ["liverooms.E060"]),
+        ({"SSE_KEEPALIVE": "15"}, ["liverooms.E060"]),
+        ({"SSE_KEEPALIVE": float("nan")}, ["liverooms.E060"]),
+        ({"SSE_RETRY": 1.5}, ["liverooms.E061"]),
+        ({"SSE_RETRY": -1, "SSE_KEEPALIVE": None}, ["liverooms.E060", "liverooms.E061"]),
+        ({"SSE_RETRY": 0, "SSE_KEEPALIVE": 0.5}, []),
+    ],
+)
+def test_sse_settings_are_checked(settings, expected):
+    with override_settings(LIVEROOMS=settings):
+        errors = checks.check_sse()
+    assert ids(errors) == expected
+    assert all(e.hint for e in errors)

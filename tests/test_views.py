@@ -75,3 +75,35 @@ def test_only_get(client):
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_paging_backwards_from_beyond_the_stream_gives_the_latest_page(client):
+    post(make_room(), 5)
+    page = client.get("/live/chat/lobby/messages?before=999&limit=2").json()
+    assert [i["seq"] for i in page["items"]] == [4, 5] and page["complete"] is False
+    older = client.get("/live/chat/lobby/messages?before=4&limit=2").json()
+    assert [i["seq"] for i in older["items"]] == [2, 3] and older["complete"] is False
+    oldest = client.get("/live/chat/lobby/messages?before=2&limit=2").json()
+    assert [i["seq"] for i in oldest["items"]] == [1] and oldest["complete"] is True
+
+
+def test_paging_forwards_until_complete_then_caught_up(client):
+    post(make_room(), 3)
+    page = client.get("/live/chat/lobby/messages?after=1&limit=2").json()
+    assert [i["seq"] for i in page["items"]] == [2, 3] and page["complete"] is True
+    assert client.get("/live/chat/lobby/messages?after=3").json() == {
+        "items": [],
+        "complete": True,
+    }
+    assert client.get("/live/chat/lobby/messages?after=4").status_code == 410
+
+
+@override_settings(LIVEROOMS={"POLICY": "tests.policies.TenantPolicy"})
+def test_a_prefix_that_captures_kwargs_reaches_the_policy_as_on_the_socket(client):
+    make_room()
+    make_blog()
+    assert client.get("/acme/live/chat/lobby/messages").status_code == 200
+    assert client.get("/acme/live/liveblog/match-day/entries").status_code == 200
+    refused = client.get("/other/live/chat/lobby/messages")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert client.get("/live/chat/lobby/messages").status_code == 200  # no site: allowed
