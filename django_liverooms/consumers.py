@@ -82,7 +82,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = layer
         self.channel_name = fanout.local_name()
-        self.base_send = send
+        self.base_send = fanout.server_send(send)
         try:
             while True:  # await_many_dispatch with one source, minus its task per message
                 await self.dispatch(await receive())

@@ -43,6 +43,8 @@ import uuid
 import weakref
 from typing import Any, Protocol
 
+from channels.sessions import InstanceSessionWrapper
+
 from .broadcast import FRAME_EVENT
 from .conf import conf
 
@@ -273,6 +275,18 @@ def hub_for(layer: Any) -> Hub:
     if hub is None:
         hub = _hubs[layer] = Hub(layer)
     return hub
+
+
+def server_send(send: Any) -> Any:
+    """The ASGI server's own send, from under channels' session middleware.
+
+    channels 4.x ``InstanceSessionWrapper.send`` reads the lazy session on
+    every message to save it on ``http.response.start`` only; a WebSocket
+    never sends that, and the hub would pay for it once per frame and socket.
+    """
+    while isinstance(getattr(send, "__self__", None), InstanceSessionWrapper):
+        send = send.__self__.real_send
+    return send
 
 
 def local_name() -> str:

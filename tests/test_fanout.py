@@ -281,3 +281,15 @@ def test_both_fanout_modes_pass_the_checks():
     from django_liverooms import checks
 
     assert checks.check_settings() == []
+
+
+def test_the_hub_writes_with_the_servers_own_send_under_session_middleware():
+    from channels.sessions import InstanceSessionWrapper
+
+    async def server_send(message):
+        pass
+
+    inner = InstanceSessionWrapper({"cookies": {}}, server_send)
+    outer = InstanceSessionWrapper({"cookies": {}}, inner.send)
+    assert fanout.server_send(outer.send) is server_send
+    assert fanout.server_send(server_send) is server_send
