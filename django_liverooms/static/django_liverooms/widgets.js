@@ -119,12 +119,10 @@ function mountChat(root, config) {
     li.append(timeEl(frame.created));
     byId.set(frame.id, li);
     stickToBottom(() => {
-      if (pending) {
-        pending.replaceWith(li);
-        mine.delete(frame.client_id);
-      } else {
-        list.append(li);
-      }
+      if (pending) pending.remove();
+      mine.delete(frame.client_id);
+      // Stored messages in seq order, above the ones still being sent.
+      list.insertBefore(li, list.querySelector(".liverooms-pending"));
     });
   });
   room.addEventListener("message.edited", ({detail: frame}) => {
