@@ -75,6 +75,12 @@ DEFAULTS: dict[str, Any] = {
     "ABUSE_LIMIT": (10, 60),
     # Open sockets per user (or guest session), per process; None: no limit.
     "MAX_CONNECTIONS_PER_USER": 20,
+    # Seconds between keep-alive comments on an idle SSE stream, so that
+    # proxies do not close it; positive.
+    "SSE_KEEPALIVE": 15.0,
+    # Milliseconds a browser's EventSource waits before reconnecting (the
+    # stream's first ``retry:`` line).
+    "SSE_RETRY": 3000,
     # Longest mute, in minutes, a moderator may give over the socket.
     "MAX_MUTE_MINUTES": 60 * 24 * 365,
     # Where asgi.py mounts websocket_include(), for the template tags' widgets:

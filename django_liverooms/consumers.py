@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar
@@ -29,7 +28,7 @@ from django.utils import timezone
 
 from . import broadcast, fanout, layerwatch, presence, protocol, ratelimit, streams, workers
 from .conf import conf
-from .policy import Refused, current_user, get_policy, identify, readable_stream
+from .policy import Opening, Refused, get_policy, open_stream, reader_now
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +42,6 @@ def parse_after(query_string: bytes) -> int | None:
     if not values:
         return None
     return protocol.parse_uint(values[-1])
-
-
-@dataclass(frozen=True)
-class Opening:
-    stream: Any
-    sender: streams.Sender
-    can_post: bool
-    can_moderate: bool = False
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -175,18 +166,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
     def open_stream(self, slug: str) -> Opening | int:
         """The stream to join, or the close code that refuses it."""
         try:
-            stream = readable_stream(self.kind, slug, self.user, self.scope)
+            return open_stream(
+                self.kind,
+                slug,
+                self.user,
+                self.scope,
+                self.channel_name,
+                # Only where moderation frames are accepted (chat rooms).
+                moderation=protocol.MODERATION_COMMANDS <= self.accepts,
+            )
         except Refused as refused:
             return refused.close_code
-        policy = get_policy()
-        return Opening(
-            stream=stream,
-            sender=identify(self.user, self.scope, self.channel_name),
-            can_post=policy.can_post(self.user, stream, self.scope),
-            # Only where moderation frames are accepted (chat rooms).
-            can_moderate=protocol.MODERATION_COMMANDS <= self.accepts
-            and policy.can_moderate(self.user, stream, self.scope),
-        )
 
     async def disconnect(self, code: int) -> None:
         for timer in getattr(self, "worker_timers", {}).values():
@@ -353,29 +343,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         a user logged out or deactivated elsewhere, or who may no longer read
         the stream, gets an error carrying the close code that ends the socket.
         """
-        user = current_user(self.user, self.scope)
-        if self.user.is_authenticated and not user.is_authenticated:
+        try:
+            user, stream = reader_now(self.user, self.stream, self.scope)
+        except Refused as refused:
             raise protocol.ProtocolError(
-                protocol.FORBIDDEN,
-                "Your session has ended; sign in and reconnect.",
-                client_id,
-                close_code=protocol.CLOSE_FORBIDDEN,
-            )
-        stream = type(self.stream)._default_manager.filter(pk=self.stream.pk).first()
-        if stream is None:
-            raise protocol.ProtocolError(
-                protocol.FORBIDDEN,
-                "This stream no longer exists.",
-                client_id,
-                close_code=protocol.CLOSE_NOT_FOUND,
-            )
-        if not get_policy().can_read(user, stream, self.scope):
-            raise protocol.ProtocolError(
-                protocol.FORBIDDEN,
-                "You may no longer read this stream.",
-                client_id,
-                close_code=protocol.CLOSE_FORBIDDEN,
-            )
+                protocol.FORBIDDEN, refused.detail, client_id, close_code=refused.close_code
+            ) from None
         self.user = user
         return user, stream
 

@@ -132,7 +132,7 @@ class Hub:
 
     async def _start(self) -> None:
         if self.channel is None:
-            self.channel = await hub_channel_name(self.layer)
+            self.channel = await private_channel_name(self.layer)
         if self.reader is None:
             self.reader = asyncio.ensure_future(self._read())
             self.refresher = asyncio.ensure_future(self._refresh())
@@ -229,8 +229,8 @@ class Hub:
                 logger.warning("liverooms: could not close a consumer", exc_info=True)
 
 
-async def hub_channel_name(layer: Any) -> str:
-    """The hub's own channel.
+async def private_channel_name(layer: Any) -> str:
+    """A channel of one's own: the hub's, or an SSE response's (sse.py).
 
     channels-redis 4.3.x: RedisChannelLayer multiplexes a process's
     ``new_channel()`` names over one BZPOPMIN guarded by a shared lock; with

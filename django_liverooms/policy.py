@@ -11,6 +11,7 @@ The default rules, as a table, are in docs/permissions.md.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -206,6 +207,68 @@ def readable_stream(kind: str, slug: str, user: Any, scope: dict[str, Any] | Non
     if not get_policy().can_read(user, stream, scope):
         raise Refused(protocol.CLOSE_FORBIDDEN, "You may not read this stream.")
     return stream
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a reader that may open a stream is told in its ``welcome``."""
+
+    stream: Stream
+    sender: Sender
+    can_post: bool
+    can_moderate: bool = False
+
+
+def open_stream(
+    kind: str,
+    slug: str,
+    user: Any,
+    scope: dict[str, Any] | None,
+    connection_id: str,
+    *,
+    moderation: bool,
+    session: Any = None,
+) -> Opening:
+    """Check ``user`` may read ``slug`` (:class:`Refused` if not) and say what
+    they may do there; ``moderation``: the transport accepts moderation frames.
+
+    Shared by the WebSocket consumers and the SSE stream, so that both send the
+    same ``welcome``. An HTTP reader has no ``scope``; its ``session`` names a
+    guest as a socket's scope session does. Runs in a database thread.
+    """
+    stream = readable_stream(kind, slug, user, scope)
+    policy = get_policy()
+    return Opening(
+        stream=stream,
+        sender=identify(user, _session_scope(scope, session), connection_id),
+        can_post=policy.can_post(user, stream, scope),
+        can_moderate=moderation and policy.can_moderate(user, stream, scope),
+    )
+
+
+def reader_now(
+    user: Any, stream: Stream, scope: dict[str, Any] | None, *, session: Any = None
+) -> tuple[Any, Stream]:
+    """An open reader's user and stream as the database has them now.
+
+    Raises :class:`Refused` when the user may no longer read it: logged out
+    or deactivated elsewhere, the stream deleted, or the policy now refuses.
+    Run on every write and on a re-check event (revoke.py); database thread.
+    """
+    fresh = current_user(user, _session_scope(scope, session))
+    if user.is_authenticated and not fresh.is_authenticated:
+        raise Refused(protocol.CLOSE_FORBIDDEN, "Your session has ended; sign in and reconnect.")
+    current = type(stream)._default_manager.filter(pk=stream.pk).first()
+    if current is None:
+        raise Refused(protocol.CLOSE_NOT_FOUND, "This stream no longer exists.")
+    if not get_policy().can_read(fresh, current, scope):
+        raise Refused(protocol.CLOSE_FORBIDDEN, "You may no longer read this stream.")
+    return fresh, current
+
+
+def _session_scope(scope: dict[str, Any] | None, session: Any) -> dict[str, Any]:
+    """Where identify() and current_user() find the session: the scope's, or an HTTP request's."""
+    return {"session": session} if session is not None else scope or {}
 
 
 @lru_cache(maxsize=8)

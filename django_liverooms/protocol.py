@@ -441,3 +441,23 @@ def pong() -> dict[str, Any]:
 
 def error(code: str, detail: str, client_id: str | None = None) -> dict[str, Any]:
     return {"type": "error", "code": code, "detail": detail, "client_id": client_id}
+
+
+# Server-Sent Events (the live blog's ``/stream``) -----------------------------
+
+SSE_KEEPALIVE = ": keep-alive\n\n"
+
+
+def sse_retry(milliseconds: int) -> str:
+    """How long a browser's EventSource waits before it reconnects."""
+    return f"retry: {milliseconds}\n\n"
+
+
+def sse_event(text: str, seq: int | None = None) -> str:
+    """One SSE event carrying an encoded frame; its id is the frame's seq, if any.
+
+    ``encode()`` never writes a raw line break, so the frame is one ``data:`` line.
+    """
+    if seq is None:
+        return f"data: {text}\n\n"
+    return f"id: {seq}\ndata: {text}\n\n"

@@ -146,6 +146,7 @@ class History:
     # the stream's seq, or the events after it were pruned. ``items`` are then
     # the latest events and ``complete`` is false.
     gone: bool = False
+    seqs: tuple[int, ...] = ()  # the seq of each item (read_history only)
 
     @property
     def text(self) -> str:
@@ -177,13 +178,24 @@ def read_history(stream: Stream, *, after: int | None, limit: int) -> History:
             complete = len(rows) <= limit
             rows = rows[:limit]
             through = last_seq if complete else rows[-1][0] if rows else after
-            return History(last_seq, [frame for _, frame in rows], complete, through)
+            return _history(last_seq, rows, complete, through)
     rows = list(events.order_by("-seq").values_list("seq", "frame")[: limit + 1])
     complete = len(rows) <= limit and after is None
     rows = rows[:limit]
     rows.reverse()
+    return _history(last_seq, rows, complete, last_seq, gone=after is not None)
+
+
+def _history(
+    last_seq: int, rows: list[tuple[int, str]], complete: bool, through: int, gone: bool = False
+) -> History:
     return History(
-        last_seq, [frame for _, frame in rows], complete, last_seq, gone=after is not None
+        last_seq,
+        [frame for _, frame in rows],
+        complete,
+        through,
+        gone=gone,
+        seqs=tuple(seq for seq, _ in rows),
     )
 
 

@@ -9,4 +9,5 @@ app_name = "liverooms"
 urlpatterns = [
     path("chat/<str:slug>/messages", views.messages, name="messages"),
     path("liveblog/<str:slug>/entries", views.entries, name="entries"),
+    path("liveblog/<str:slug>/stream", views.stream, name="stream"),
 ]

@@ -12,3 +12,10 @@ class TenantPolicy(DefaultPolicy):
 class NobodyPolicy(DefaultPolicy):
     def can_read(self, user, stream, scope=None):
         return False
+
+
+class EditorsReadPolicy(DefaultPolicy):
+    """Live blogs readable only by users who may publish entries."""
+
+    def can_read(self, user, stream, scope=None):
+        return bool(user.is_authenticated and user.has_perm("django_liverooms.add_entry"))
