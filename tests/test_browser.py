@@ -81,13 +81,20 @@ def test_a_stored_and_a_live_chat_message_render_as_text(browser, example):
     page.wait_for_function("!document.querySelector('.liverooms-chat textarea').disabled")
     page.fill(".liverooms-chat textarea", CHAT_PAYLOAD)
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelectorAll('.liverooms-messages .liverooms-body').length === 2")
+    page.wait_for_function(
+        "document.querySelectorAll('.liverooms-messages .liverooms-body').length === 2"
+    )
     page.wait_for_function(
         "[...document.querySelectorAll('.liverooms-message')].every(li => !li.classList.contains('liverooms-pending'))"
     )
     bodies = page.locator(".liverooms-messages .liverooms-body").all_inner_texts()
     assert bodies == [CHAT_PAYLOAD, CHAT_PAYLOAD]
-    assert page.locator(".liverooms-messages img, .liverooms-messages script, .liverooms-messages b").count() == 0
+    assert (
+        page.locator(
+            ".liverooms-messages img, .liverooms-messages script, .liverooms-messages b"
+        ).count()
+        == 0
+    )
     assert page.evaluate("window.__xss") is None and dialogs == []
     assert_detection_works(page)
     assert page.evaluate("window.__xss") is None
@@ -105,7 +112,9 @@ def test_script_and_event_handlers_in_entries_never_run(browser, example):
         f" body={ENTRY_PAYLOAD!r}, status='published')\n"
     )
     page.wait_for_function("document.querySelectorAll('.liverooms-entry').length === 2")
-    page.wait_for_function("[...document.querySelectorAll('div.liverooms-entries img')].every(i => i.complete)")
+    page.wait_for_function(
+        "[...document.querySelectorAll('div.liverooms-entries img')].every(i => i.complete)"
+    )
     assert page.locator(".liverooms-entries script").count() == 0
     handlers = page.evaluate(
         "[...document.querySelectorAll('.liverooms-entries *')]"

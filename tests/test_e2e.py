@@ -143,7 +143,9 @@ def test_two_browsers_chat(browser, example):
     assert [tuple(m) for m in messages(bob)][-2:] == expected
     assert bob.locator(f"{CHAT} .liverooms-messages b").count() == 0  # text, not HTML
     # Each page marks its own messages.
-    assert alice.locator(".liverooms-mine .liverooms-body").all_inner_texts() == ["Hello <b>Bob</b>"]
+    assert alice.locator(".liverooms-mine .liverooms-body").all_inner_texts() == [
+        "Hello <b>Bob</b>"
+    ]
     alice.context.close()
     bob.context.close()
 
