@@ -327,3 +327,11 @@ def test_without_websockets_a_live_blog_falls_back_to_sse(page):
     page.wait_for_function("log.some(([t]) => t === 'entry')")
     assert run(page, "return c.transport") == "sse"
     assert [d["title"] for t, d in run(page, "return log") if t == "entry"] == ["T"]
+
+
+def test_a_page_shown_again_reconnects_at_once(page):
+    connect_and_welcome(page, backoffBase=100000, backoffCap=100000)
+    run(page, "sockets[0].shut(1006)")
+    assert run(page, "return document.visibilityState") == "visible"  # a headless page is
+    run(page, "document.dispatchEvent(new Event('visibilitychange'))")
+    assert run(page, "return sockets.length") == 2
