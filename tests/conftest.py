@@ -82,11 +82,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """The system's headless Chromium, through Playwright (no browser download).
 
-    Skips without Playwright or Chromium (fails under CI=true).
+    Skips without Playwright or Chromium (fails under CI=true). Per module,
+    not per session: Playwright's sync API keeps an event loop running in
+    this thread while it is open, which the asyncio tests cannot share.
     """
     import shutil
     from pathlib import Path
