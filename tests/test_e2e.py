@@ -95,23 +95,37 @@ def wait_for_entry(page, title):
     )
 
 
-def publish_in_admin(browser, example, title, body):
-    """Sign in to the admin as an editor and publish an entry with its form."""
-    context = browser.new_context()
-    page = context.new_page()
-    base = f"http://127.0.0.1:{example.port}"
-    page.goto(f"{base}/admin/login/?next=/admin/django_liverooms/entry/add/")
+def signed_in_editor(browser, example, next_path):
+    """A page signed in to the admin as an editor, at ``next_path``."""
+    page = browser.new_context().new_page()
+    page.goto(f"http://127.0.0.1:{example.port}/admin/login/?next={next_path}")
     page.fill("#id_username", "admin")
     page.fill("#id_password", "admin")
     page.click("input[type=submit]")
-    page.wait_for_selector("#id_blog")
+    return page
+
+
+def publish_in_admin(browser, example, title, body):
+    """Publish an entry with the admin's "add entry" form."""
+    page = signed_in_editor(browser, example, "/admin/django_liverooms/entry/add/")
     page.select_option("#id_blog", label="Match day")
     page.fill("#id_title", title)
     page.fill("#id_body", body)
     page.select_option("#id_status", "published")
     page.click("input[name=_save]")
     page.wait_for_selector(".messagelist .success")
-    context.close()
+    page.context.close()
+
+
+def retitle_in_admin(browser, example, title, new_title):
+    pk = example.shell(
+        f"from django_liverooms.models import Entry\nprint(Entry.objects.get(title={title!r}).pk)\n"
+    ).strip()
+    page = signed_in_editor(browser, example, f"/admin/django_liverooms/entry/{pk}/change/")
+    page.fill("#id_title", new_title)
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    page.context.close()
 
 
 def test_two_browsers_chat(browser, example):
@@ -163,6 +177,11 @@ def test_an_entry_published_in_the_admin_appears_without_reload(browser, example
     wait_for_entry(reader, "Goal!")
     assert entry_titles(reader) == ["Goal!", "Kick-off"]  # newest first
     assert reader.locator(".liverooms-entry-body").first.inner_html() == "<p>1-0 </p>"
+
+    retitle_in_admin(browser, example, "Goal!", "Goal! 1-0")
+    wait_for_entry(reader, "Goal! 1-0")
+    assert entry_titles(reader) == ["Goal! 1-0", "Kick-off"]
+    assert "edited" in reader.locator(".liverooms-entry-meta").first.inner_text()
     assert reader.evaluate("window.__same_page") is True
     reader.context.close()
 

@@ -92,8 +92,8 @@ function mountChat(root, config) {
   function updateForm() {
     if (!input) return;
     // Writing stays possible offline once allowed: sends are queued until the socket is back.
-    input.disabled = !room.canPost;
-    if (button) button.disabled = !room.canPost;
+    input.disabled = !room.canPost || room.state === "closed";
+    if (button) button.disabled = input.disabled;
     if (room.user && !room.canPost) input.placeholder = strings.cannot_post;
     else input.placeholder = room.state === "open" ? strings.placeholder : strings.placeholder_offline;
   }
