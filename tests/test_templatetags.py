@@ -47,6 +47,12 @@ def test_the_script_tag_carries_the_csp_nonce():
     )
 
 
+@override_settings(STATIC_URL="/static/")
+def test_the_script_tag_takes_the_nonce_from_the_context():
+    html = render("{% liverooms_script %}", csp_nonce="abc")
+    assert html.count('nonce="abc"') == 2
+
+
 @pytest.mark.django_db
 def test_a_chat_widget():
     make_room(title="The <Lobby>")

@@ -68,7 +68,7 @@ KINDS = {
 
 
 def _nonce(context: template.Context) -> str | None:
-    # django-csp and Django's own CSP support put it on the request.
+    # django-csp puts it on the request; Django 6.0's csp() context processor in the context.
     request = context.get("request")
     return getattr(request, "csp_nonce", None) or context.get("csp_nonce") or None
 
