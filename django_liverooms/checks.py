@@ -306,3 +306,27 @@ def check_sse(**kwargs: Any) -> list[Any]:
             )
         )
     return errors
+
+
+@register(Tags.compatibility)
+def check_websocket_prefix(**kwargs: Any) -> list[Any]:
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    prefix = conf.WEBSOCKET_PREFIX
+    if (
+        isinstance(prefix, str)
+        and prefix.endswith("/")
+        and (prefix.startswith("/") or prefix.startswith(("ws://", "wss://")))
+    ):
+        return []
+    return [
+        Error(
+            f"LIVEROOMS['WEBSOCKET_PREFIX'] is {prefix!r}.",
+            hint=(
+                "Use the path under which asgi.py mounts websocket_include(), with "
+                'a leading and a trailing slash ("/ws/" for websocket_include("ws/")), '
+                "or a ws:// or wss:// URL ending in a slash."
+            ),
+            id="liverooms.E065",
+        )
+    ]

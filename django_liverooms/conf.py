@@ -83,6 +83,9 @@ DEFAULTS: dict[str, Any] = {
     "SSE_RETRY": 3000,
     # Longest mute, in minutes, a moderator may give over the socket.
     "MAX_MUTE_MINUTES": 60 * 24 * 365,
+    # Where asgi.py mounts websocket_include(), for the template tags' widgets:
+    # a path ("/ws/") on this site, or a ws:// or wss:// URL of another host.
+    "WEBSOCKET_PREFIX": "/ws/",
 }
 
 

@@ -68,3 +68,40 @@ def room():
     from .factories import make_room
 
     return make_room()
+
+
+CHROMIUM = os.environ.get("LIVEROOMS_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The system's headless Chromium, through Playwright (no browser download).
+
+    Skips without Playwright or Chromium (fails under CI=true). Per module,
+    not per session: Playwright's sync API keeps an event loop running in
+    this thread while it is open, which the asyncio tests cannot share.
+    """
+    import shutil
+    from pathlib import Path
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_service("Playwright (python) is not installed")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        missing_service(f"Chromium is not installed at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

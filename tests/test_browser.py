@@ -8,9 +8,7 @@ Playwright (fails in CI).
 
 import json
 import os
-import shutil
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -19,16 +17,6 @@ from .processes import ROOT, Site
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("LIVEROOMS_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CHAT_PAYLOAD = (
     "<img src=x onerror=\"window.__xss='chat-img'\"><script>window.__xss='chat-script'</script>"
 )
@@ -36,22 +24,6 @@ ENTRY_PAYLOAD = (
     "<p>Goal!</p><script>window.__xss='entry-script'</script>"
     "<img src=x onerror=\"window.__xss='entry-img'\">"
 )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_service("Playwright (python) is not installed")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        missing_service(f"Chromium is not installed at {CHROMIUM}")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -102,20 +74,27 @@ def assert_detection_works(page):
 def test_a_stored_and_a_live_chat_message_render_as_text(browser, example):
     page, dialogs = fresh_page(browser)
     page.goto(f"http://127.0.0.1:{example.port}/chat/lobby/")
-    stored = page.locator("#messages li .body").first
+    stored = page.locator(".liverooms-messages .liverooms-body").first
     stored.wait_for()
     assert stored.inner_text() == CHAT_PAYLOAD
     # A guest (the example allows guests) sends the same payload live.
-    page.wait_for_function("!document.getElementById('body').disabled")
-    page.fill("#body", CHAT_PAYLOAD)
+    page.wait_for_function("!document.querySelector('.liverooms-chat textarea').disabled")
+    page.fill(".liverooms-chat textarea", CHAT_PAYLOAD)
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelectorAll('#messages li .body').length === 2")
     page.wait_for_function(
-        "[...document.querySelectorAll('#messages li')].every(li => !li.classList.contains('pending'))"
+        "document.querySelectorAll('.liverooms-messages .liverooms-body').length === 2"
     )
-    bodies = page.locator("#messages li .body").all_inner_texts()
+    page.wait_for_function(
+        "[...document.querySelectorAll('.liverooms-message')].every(li => !li.classList.contains('liverooms-pending'))"
+    )
+    bodies = page.locator(".liverooms-messages .liverooms-body").all_inner_texts()
     assert bodies == [CHAT_PAYLOAD, CHAT_PAYLOAD]
-    assert page.locator("#messages img, #messages script, #messages b").count() == 0
+    assert (
+        page.locator(
+            ".liverooms-messages img, .liverooms-messages script, .liverooms-messages b"
+        ).count()
+        == 0
+    )
     assert page.evaluate("window.__xss") is None and dialogs == []
     assert_detection_works(page)
     assert page.evaluate("window.__xss") is None
@@ -125,23 +104,25 @@ def test_a_stored_and_a_live_chat_message_render_as_text(browser, example):
 def test_script_and_event_handlers_in_entries_never_run(browser, example):
     page, dialogs = fresh_page(browser)
     page.goto(f"http://127.0.0.1:{example.port}/liveblog/match-day/")
-    page.locator("#entries article").first.wait_for()
+    page.locator(".liverooms-entry").first.wait_for()
     # Published while the page is open: it arrives over the socket.
     example.shell(
         "from django_liverooms.models import Entry, LiveBlog\n"
         "Entry.objects.create(blog=LiveBlog.objects.get(slug='match-day'), title='Live',"
         f" body={ENTRY_PAYLOAD!r}, status='published')\n"
     )
-    page.wait_for_function("document.querySelectorAll('#entries article').length === 2")
-    page.wait_for_function("[...document.querySelectorAll('#entries img')].every(i => i.complete)")
-    assert page.locator("#entries script").count() == 0
+    page.wait_for_function("document.querySelectorAll('.liverooms-entry').length === 2")
+    page.wait_for_function(
+        "[...document.querySelectorAll('div.liverooms-entries img')].every(i => i.complete)"
+    )
+    assert page.locator(".liverooms-entries script").count() == 0
     handlers = page.evaluate(
-        "[...document.querySelectorAll('#entries *')]"
+        "[...document.querySelectorAll('.liverooms-entries *')]"
         ".flatMap(e => [...e.attributes].map(a => a.name)).filter(n => n.startsWith('on'))"
     )
     assert handlers == []
-    assert page.locator("#entries .body p").first.inner_text() == "Goal!"
-    assert page.locator("#entries h2").first.inner_text() in ("<i>T</i>", "Live")
+    assert page.locator(".liverooms-entry-body p").first.inner_text() == "Goal!"
+    assert page.locator(".liverooms-entry-title").first.inner_text() in ("<i>T</i>", "Live")
     assert page.evaluate("window.__xss") is None and dialogs == []
     assert_detection_works(page)
     assert page.evaluate("window.__xss") is None

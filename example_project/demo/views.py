@@ -1,13 +1,10 @@
-"""The demo pages. All the live behaviour is in the templates' JavaScript."""
+"""The demo pages. The live parts are the app's template tags (see the templates)."""
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from django_liverooms.models import LiveBlog, Room
-
-# Where asgi.py mounts the app's WebSocket routes.
-WS_PREFIX = "/ws/"
 
 
 def ensure_session(request: HttpRequest) -> None:
@@ -22,7 +19,6 @@ def ensure_session(request: HttpRequest) -> None:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    ensure_session(request)
     return render(
         request,
         "demo/home.html",
@@ -33,28 +29,14 @@ def home(request: HttpRequest) -> HttpResponse:
 def chat(request: HttpRequest, slug: str) -> HttpResponse:
     ensure_session(request)
     room = get_object_or_404(Room, slug=slug)
-    config = {
-        "slug": room.slug,
-        "ws_path": f"{WS_PREFIX}chat/{room.slug}/",
-        "history_url": reverse("liverooms:messages", args=[room.slug]),
-    }
-    return render(request, "demo/chat.html", {"room": room, "config": config})
+    return render(request, "demo/chat.html", {"room": room})
 
 
 def liveblog(request: HttpRequest, slug: str) -> HttpResponse:
     ensure_session(request)
     blog = get_object_or_404(LiveBlog, slug=slug)
-    config = {
-        "slug": blog.slug,
-        "ws_path": f"{WS_PREFIX}liveblog/{blog.slug}/",
-        "history_url": reverse("liverooms:entries", args=[blog.slug]),
-    }
     # The admin's "add entry" form, with this blog and "published" filled in.
     add_entry_url = (
         reverse("admin:django_liverooms_entry_add") + f"?blog={blog.pk}&status=published"
     )
-    return render(
-        request,
-        "demo/liveblog.html",
-        {"blog": blog, "config": config, "add_entry_url": add_entry_url},
-    )
+    return render(request, "demo/liveblog.html", {"blog": blog, "add_entry_url": add_entry_url})

@@ -9,12 +9,16 @@ import os
 
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
 
-# Set up Django before importing anything that imports models.
-django_asgi_app = get_asgi_application()
+# Set up Django before importing anything that imports models. Static files
+# (the widgets' script and stylesheet, the admin's) are served from the app
+# directories by Django, also under daphne or uvicorn: fine for this demo; a
+# real site serves them with WhiteNoise or its web server after collectstatic.
+django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 

@@ -1,0 +1,156 @@
+// Typings of liverooms.js, the django-liverooms browser client (docs/client.md).
+
+export interface User {
+  id: number | null;
+  name: string;
+}
+
+export interface Welcome {
+  type: "welcome";
+  stream: "chat" | "liveblog";
+  slug: string;
+  seq: number;
+  user: User;
+  can_post: boolean;
+  can_moderate: boolean;
+  version: number;
+}
+
+export interface MessageFrame {
+  type: "message";
+  seq: number;
+  id: number;
+  slug: string;
+  body: string;
+  author: User;
+  created: string;
+  client_id: string | null;
+}
+export interface MessageEdited { type: "message.edited"; seq: number; id: number; body: string; edited: string }
+export interface MessageDeleted { type: "message.deleted"; seq: number; id: number }
+
+export interface EntryFrame {
+  type: "entry";
+  seq: number;
+  id: number;
+  slug: string;
+  title: string;
+  /** HTML, sanitised by the server. */
+  body: string;
+  author: User;
+  published: string;
+}
+export interface EntryEdited { type: "entry.edited"; seq: number; id: number; title: string; body: string; edited: string }
+export interface EntryDeleted { type: "entry.deleted"; seq: number; id: number }
+
+export interface Presence { type: "presence"; count: number; users: User[] }
+export interface Typing { type: "typing"; user: User }
+export interface ErrorFrame { type: "error"; code: string; detail: string; client_id: string | null }
+export interface Muted { type: "muted"; user_id: number; until: string | null }
+export interface Unmuted { type: "unmuted"; user_id: number }
+
+/** Any frame, including types a host project adds with bridge.register(). */
+export interface Frame {
+  type: string;
+  seq?: number;
+  [field: string]: unknown;
+}
+
+export type State = "connecting" | "open" | "offline" | "closed";
+
+export interface Status {
+  state: State;
+  transport: "websocket" | "sse";
+  /** The close code that led here (4403/4404 when closed for good). */
+  code: number | null;
+  /** Milliseconds until the next attempt, when offline. */
+  retryIn: number | null;
+}
+
+export interface Ack { client_id: string; frame: MessageFrame }
+export interface Failed { client_id: string; body: string; code: string; detail: string }
+
+export interface ConnectOptions {
+  /** WebSocket path ("/ws/chat/lobby/") or a full ws:/wss: URL. */
+  url?: string;
+  /** HTTP history API of the stream ("/live/chat/lobby/messages"). */
+  historyUrl?: string | null;
+  /** A live blog's SSE stream ("/live/liveblog/match-day/stream"), used when WebSockets fail. */
+  streamUrl?: string | null;
+  /** Resume after this seq. */
+  after?: number;
+  backoffBase?: number;
+  backoffCap?: number;
+  abuseDelay?: number;
+  pingInterval?: number;
+  pongTimeout?: number;
+  connectTimeout?: number;
+  gapTimeout?: number;
+  ackTimeout?: number;
+  historyPageSize?: number;
+  fallbackAfter?: number;
+}
+
+export interface ConnectionEventMap {
+  frame: CustomEvent<Frame>;
+  status: CustomEvent<Status>;
+  reset: CustomEvent<ErrorFrame>;
+  ack: CustomEvent<Ack>;
+  failed: CustomEvent<Failed>;
+  welcome: CustomEvent<Welcome>;
+  message: CustomEvent<MessageFrame>;
+  "message.edited": CustomEvent<MessageEdited>;
+  "message.deleted": CustomEvent<MessageDeleted>;
+  entry: CustomEvent<EntryFrame>;
+  "entry.edited": CustomEvent<EntryEdited>;
+  "entry.deleted": CustomEvent<EntryDeleted>;
+  presence: CustomEvent<Presence>;
+  typing: CustomEvent<Typing>;
+  error: CustomEvent<ErrorFrame>;
+  muted: CustomEvent<Muted>;
+  unmuted: CustomEvent<Unmuted>;
+}
+
+export declare const CLOSE_FORBIDDEN: 4403;
+export declare const CLOSE_NOT_FOUND: 4404;
+export declare const CLOSE_ABUSE: 4429;
+export declare const CLOSE_UNAVAILABLE: 4503;
+
+export declare class Connection extends EventTarget {
+  constructor(options: ConnectOptions);
+  readonly options: Required<ConnectOptions>;
+  /** The greatest seq delivered. */
+  readonly lastSeq: number;
+  readonly user: User | null;
+  readonly canPost: boolean;
+  readonly canModerate: boolean;
+  readonly state: State;
+  readonly transport: "websocket" | "sse";
+  /** Sends not yet acknowledged, by client_id. */
+  readonly pending: Map<string, { body: string; sentAt: number }>;
+  /** Send a chat message (queued while offline); returns its client_id. */
+  send(body: string, clientId?: string): string;
+  /** Say you are typing (chat only). */
+  typing(): boolean;
+  /** Send any frame now; false when not connected. */
+  sendFrame(frame: Frame): boolean;
+  /** Close for good. */
+  close(): void;
+  addEventListener<K extends keyof ConnectionEventMap>(
+    type: K,
+    listener: (event: ConnectionEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof ConnectionEventMap>(
+    type: K,
+    listener: (event: ConnectionEventMap[K]) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
+}
+
+export declare function connect(options: ConnectOptions): Connection;
+export declare function newClientId(): string;
+export declare function socketUrl(url: string, after?: number): string;
+export declare function backoffDelay(attempt: number, base: number, cap: number): number;

@@ -1,0 +1,293 @@
+/**
+ * The drop-in widgets of {% liverooms_chat %} and {% liverooms_liveblog %}.
+ *
+ * Loaded by {% liverooms_script %}; mounts every element with a
+ * data-liverooms attribute ("chat" or "liveblog") on the page. Call
+ * mount(element) yourself for markup added later. Each mounted element gets
+ * its Connection (liverooms.js) as element.liverooms.
+ *
+ * The markup, the strings (translated by Django) and the URLs come from the
+ * tag's template; this file only fills it in. User text goes in with
+ * textContent; only live blog entry bodies, sanitised by the server, are HTML.
+ */
+import {connect} from "./liverooms.js";
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function format(template, values) {
+  return template.replace(/\{(\w+)\}/g, (_match, key) => String(values[key] ?? ""));
+}
+
+function timeEl(iso, dateStyle) {
+  const node = el("time");
+  const date = new Date(iso);
+  node.dateTime = iso;
+  node.textContent = date.toLocaleString(document.documentElement.lang || undefined, {
+    dateStyle,
+    timeStyle: "short",
+  });
+  return node;
+}
+
+function part(root, name) {
+  return root.querySelector("[data-liverooms-" + name + "]");
+}
+
+/** The connection status line, shared by both widgets. */
+function showStatus(root, strings, status) {
+  const node = part(root, "status");
+  root.dataset.state = status.state;
+  let text = strings[status.state] || status.state;
+  if (status.state === "open" && status.transport === "sse") text = strings.open_sse;
+  if (status.state === "offline" && status.retryIn !== null) {
+    text = format(strings.retrying, {seconds: Math.max(1, Math.ceil(status.retryIn / 1000))});
+  }
+  if (status.state === "closed" && status.code) {
+    text = status.code === 4403 ? strings.closed_forbidden : strings.closed_missing;
+  }
+  if (node) node.textContent = text;
+}
+
+function showError(root, strings, frame) {
+  const node = part(root, "error");
+  if (!node || frame.code === "unavailable") return; // sent again by itself
+  node.textContent = strings["error_" + frame.code] || format(strings.error, frame);
+}
+
+function mountChat(root, config) {
+  const {strings} = config;
+  const list = part(root, "messages");
+  const form = part(root, "form");
+  const input = part(root, "input");
+  const button = form && form.querySelector("button");
+  const typingEl = part(root, "typing");
+  const byId = new Map(); // message id -> <li>
+  const mine = new Map(); // client_id -> pending <li>
+  let typingTimer = null;
+  let lastTyping = 0;
+
+  const room = connect({url: config.websocket, historyUrl: config.history});
+
+  function stickToBottom(change) {
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    change();
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  function isMe(user) {
+    return room.user !== null && user.id === room.user.id && user.name === room.user.name;
+  }
+
+  function messageItem(author, body, className) {
+    const li = el("li", "liverooms-message" + (className ? " " + className : ""));
+    li.append(el("span", "liverooms-author", author), el("span", "liverooms-body", body));
+    return li;
+  }
+
+  function updateForm() {
+    if (!input) return;
+    // Writing stays possible offline once allowed: sends are queued until the socket is back.
+    input.disabled = !room.canPost || room.state === "closed";
+    if (button) button.disabled = input.disabled;
+    if (room.user && !room.canPost) input.placeholder = strings.cannot_post;
+    else input.placeholder = room.state === "open" ? strings.placeholder : strings.placeholder_offline;
+  }
+
+  room.addEventListener("status", (event) => {
+    showStatus(root, strings, event.detail);
+    updateForm();
+  });
+  room.addEventListener("welcome", (event) => {
+    const me = part(root, "me");
+    if (me) me.textContent = format(strings.you_are, {name: event.detail.user.name});
+    updateForm();
+  });
+  room.addEventListener("reset", () => {
+    list.replaceChildren();
+    byId.clear();
+  });
+
+  room.addEventListener("message", ({detail: frame}) => {
+    const pending = frame.client_id && mine.get(frame.client_id);
+    const li = messageItem(frame.author.name, frame.body, isMe(frame.author) ? "liverooms-mine" : "");
+    li.dataset.seq = frame.seq;
+    li.append(timeEl(frame.created));
+    byId.set(frame.id, li);
+    stickToBottom(() => {
+      if (pending) pending.remove();
+      mine.delete(frame.client_id);
+      // Stored messages in seq order, above the ones still being sent.
+      list.insertBefore(li, list.querySelector(".liverooms-pending"));
+    });
+  });
+  room.addEventListener("message.edited", ({detail: frame}) => {
+    const li = byId.get(frame.id);
+    if (!li) return;
+    li.querySelector(".liverooms-body").textContent = frame.body;
+    let mark = li.querySelector(".liverooms-edited");
+    if (!mark) li.append((mark = el("span", "liverooms-edited")));
+    mark.textContent = strings.edited;
+  });
+  room.addEventListener("message.deleted", ({detail: frame}) => {
+    const li = byId.get(frame.id);
+    if (!li) return;
+    li.classList.add("liverooms-deleted");
+    li.querySelector(".liverooms-body").textContent = strings.deleted;
+    const mark = li.querySelector(".liverooms-edited");
+    if (mark) mark.remove();
+  });
+
+  room.addEventListener("presence", ({detail: frame}) => {
+    const node = part(root, "presence");
+    if (!node) return;
+    const names = frame.users.map((user) => user.name);
+    const more = frame.count - names.length;
+    let text = format(strings.online, {count: frame.count}) + " " + names.join(", ");
+    if (more > 0) text += " " + format(strings.more, {count: more});
+    node.textContent = text;
+  });
+  room.addEventListener("typing", ({detail: frame}) => {
+    if (!typingEl || isMe(frame.user)) return;
+    typingEl.textContent = format(strings.typing, {name: frame.user.name});
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => (typingEl.textContent = ""), 3000);
+  });
+  room.addEventListener("error", ({detail: frame}) => showError(root, strings, frame));
+  room.addEventListener("failed", ({detail}) => {
+    // Refused for good: take it off the list and give the text back.
+    const li = mine.get(detail.client_id);
+    if (li) li.remove();
+    mine.delete(detail.client_id);
+    if (input && !input.value) input.value = detail.body;
+  });
+
+  if (form) {
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const body = input.value;
+      if (!body.trim()) return;
+      const clientId = room.send(body);
+      const li = messageItem(room.user ? room.user.name : "", body, "liverooms-mine liverooms-pending");
+      li.append(el("span", "liverooms-sending", strings.sending));
+      mine.set(clientId, li);
+      stickToBottom(() => list.append(li));
+      part(root, "error").textContent = "";
+      input.value = "";
+      input.focus();
+    });
+    input.addEventListener("keydown", (event) => {
+      // Enter sends, Shift+Enter starts a new line.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    input.addEventListener("input", () => {
+      const now = Date.now();
+      if (input.value && now - lastTyping > 2000) {
+        lastTyping = now;
+        room.typing();
+      }
+    });
+  }
+  return room;
+}
+
+function mountLiveBlog(root, config) {
+  const {strings} = config;
+  const container = part(root, "entries");
+  const empty = part(root, "empty");
+  const byId = new Map(); // entry id -> <article>
+  let live = false; // the first history is shown; later entries are "new"
+
+  const blog = connect({url: config.websocket, historyUrl: config.history, streamUrl: config.stream});
+
+  function updateEmpty() {
+    if (empty) empty.hidden = container.children.length > 0;
+  }
+
+  // Newest first, by seq.
+  function insert(article, seq) {
+    article.dataset.seq = seq;
+    if (live) article.classList.add("liverooms-new");
+    for (const other of container.children) {
+      if (Number(other.dataset.seq) < seq) return container.insertBefore(article, other);
+    }
+    container.append(article);
+  }
+
+  function fill(article, frame) {
+    const title = article.querySelector(".liverooms-entry-title");
+    title.textContent = frame.title;
+    title.hidden = !frame.title;
+    // The one place HTML goes in: entry bodies are sanitised by the server (nh3) on save.
+    article.querySelector(".liverooms-entry-body").innerHTML = frame.body;
+  }
+
+  blog.addEventListener("status", (event) => {
+    showStatus(root, strings, event.detail);
+    if (event.detail.state === "open") live = true;
+  });
+  blog.addEventListener("reset", () => {
+    container.replaceChildren();
+    byId.clear();
+    live = false;
+  });
+  blog.addEventListener("entry", ({detail: frame}) => {
+    const old = byId.get(frame.id); // republished
+    if (old) old.remove();
+    const article = el("article", "liverooms-entry");
+    const meta = el("p", "liverooms-entry-meta");
+    meta.append(timeEl(frame.published, "medium"));
+    if (frame.author.name) meta.append(" · ", el("span", "liverooms-author", frame.author.name));
+    article.append(el("h3", "liverooms-entry-title"), meta, el("div", "liverooms-entry-body"));
+    fill(article, frame);
+    byId.set(frame.id, article);
+    insert(article, frame.seq);
+    updateEmpty();
+  });
+  blog.addEventListener("entry.edited", ({detail: frame}) => {
+    const article = byId.get(frame.id);
+    if (!article) return;
+    fill(article, frame);
+    let mark = article.querySelector(".liverooms-edited");
+    if (!mark) article.querySelector(".liverooms-entry-meta").append((mark = el("span", "liverooms-edited")));
+    mark.textContent = " · " + strings.edited;
+  });
+  blog.addEventListener("entry.deleted", ({detail: frame}) => {
+    const article = byId.get(frame.id);
+    if (article) article.remove();
+    byId.delete(frame.id);
+    updateEmpty();
+  });
+  blog.addEventListener("presence", ({detail: frame}) => {
+    const node = part(root, "readers");
+    if (node) node.textContent = format(strings.readers, {count: frame.count});
+  });
+  blog.addEventListener("error", ({detail: frame}) => showError(root, strings, frame));
+  return blog;
+}
+
+const WIDGETS = {chat: mountChat, liveblog: mountLiveBlog};
+
+/** Start the widget in `root` (an element rendered by a liverooms tag); returns its Connection. */
+export function mount(root) {
+  if (root.liverooms) return root.liverooms;
+  const configNode = root.querySelector(':scope > script[type="application/json"]');
+  const widget = WIDGETS[root.dataset.liverooms];
+  if (!configNode || !widget) return null; // "no such room" markup, or not ours
+  root.liverooms = widget(root, JSON.parse(configNode.textContent));
+  return root.liverooms;
+}
+
+/** Mount every widget under `scope` (the document by default). */
+export function mountAll(scope = document) {
+  return Array.from(scope.querySelectorAll("[data-liverooms]"), mount);
+}
+
+mountAll();

@@ -1,0 +1,167 @@
+"""Drop-in widgets: a live chat or live blog from one template tag.
+
+::
+
+    {% load liverooms %}
+    <head>... {% liverooms_script %} ...</head>
+    {% liverooms_chat "lobby" %}
+    {% liverooms_liveblog "match-day" %}
+
+The widgets render ``django_liverooms/chat.html`` and
+``django_liverooms/liveblog.html`` (or ``unavailable.html`` when the stream
+does not exist or the visitor may not read it), which a project overrides
+the usual way; ``widgets.js`` fills them in. See docs/client.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.contrib.auth.models import AnonymousUser
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, json_script
+from django.utils.translation import gettext_lazy as _
+
+from .. import protocol
+from ..conf import conf
+from ..policy import Refused, readable_stream
+
+register = template.Library()
+
+# The widgets' strings, translated here and handed to widgets.js in the
+# config; {name} placeholders are filled in by the script.
+STRINGS = {
+    "connecting": _("Connecting…"),
+    "open": _("Live"),
+    "open_sse": _("Live (streaming)"),
+    "offline": _("Offline, reconnecting…"),
+    "retrying": _("Offline, reconnecting in {seconds} s…"),
+    "closed": _("Disconnected"),
+    "closed_forbidden": _("You may not read this."),
+    "closed_missing": _("This no longer exists."),
+    "you_are": _("You are {name}."),
+    "online": _("Online ({count}):"),
+    "more": _("and {count} more"),
+    "typing": _("{name} is typing…"),
+    "placeholder": _("Write a message…"),
+    "placeholder_offline": _("Offline: messages are sent when the connection is back."),
+    "cannot_post": _("You may read this room but not post in it."),
+    "sending": _("sending…"),
+    "edited": _("edited"),
+    "deleted": _("This message was deleted."),
+    "readers": _("Readers: {count}"),
+    "error": _("Error ({code}): {detail}"),
+    "error_rate_limited": _("You are sending too fast. Wait a moment and try again."),
+    "error_too_long": _("That message is too long."),
+    "error_forbidden": _("You may not do that here."),
+    "error_bad_frame": _("That message was refused: {detail}"),
+}
+
+KINDS = {
+    # tag kind: (URL name of its HTTP history, template)
+    "chat": ("liverooms:messages", "django_liverooms/chat.html"),
+    "liveblog": ("liverooms:entries", "django_liverooms/liveblog.html"),
+}
+
+
+def _nonce(context: template.Context) -> str | None:
+    # django-csp puts it on the request; Django 6.0's csp() context processor in the context.
+    request = context.get("request")
+    return getattr(request, "csp_nonce", None) or context.get("csp_nonce") or None
+
+
+@register.simple_tag(takes_context=True)
+def liverooms_script(context: template.Context) -> str:
+    """The widgets' stylesheet and script (an ES module), with the CSP nonce if any."""
+    nonce = _nonce(context)
+    css = static("django_liverooms/liverooms.css")
+    js = static("django_liverooms/widgets.js")
+    if nonce:
+        return format_html(
+            '<link rel="stylesheet" href="{}" nonce="{}">\n'
+            '<script type="module" src="{}" nonce="{}"></script>',
+            css,
+            nonce,
+            js,
+            nonce,
+        )
+    return format_html(
+        '<link rel="stylesheet" href="{}">\n<script type="module" src="{}"></script>', css, js
+    )
+
+
+def _reverse(name: str, slug: str) -> str | None:
+    # Optional: without the app's urls (or under a prefix that captures
+    # kwargs) the widget works without history paging and SSE.
+    try:
+        return reverse(name, args=[slug])
+    except NoReverseMatch:
+        return None
+
+
+def render_widget(context: template.Context, kind: str, slug: Any) -> str:
+    slug = "" if slug is None else str(slug)
+    request = context.get("request")
+    user = getattr(request, "user", None) or context.get("user") or AnonymousUser()
+    history_url, template_name = KINDS[kind]
+    try:
+        stream = readable_stream(kind, slug, user)
+    except Refused as refused:
+        return render_to_string(
+            "django_liverooms/unavailable.html",
+            {"kind": kind, "slug": slug, "missing": refused.status == 404},
+            request=request,
+        )
+    config = {
+        "kind": kind,
+        "slug": slug,
+        "websocket": f"{conf.WEBSOCKET_PREFIX}{kind}/{slug}/",
+        "history": _reverse(history_url, slug),
+        "stream": _reverse("liverooms:stream", slug) if kind == "liveblog" else None,
+        "strings": {key: str(value) for key, value in STRINGS.items()},
+    }
+    return render_to_string(
+        template_name,
+        {
+            "stream": stream,
+            "widget_id": f"liverooms-{kind}-{slug}",
+            "config": json_script(config),
+            "max_length": conf.MAX_BODY_LENGTH,
+        },
+        request=request,
+    )
+
+
+class StreamNode(template.Node):
+    def __init__(self, kind: str, slug: template.base.FilterExpression):
+        self.kind = kind
+        self.slug = slug
+
+    def render(self, context: template.Context) -> str:
+        # A slug from a variable that names no stream renders unavailable.html.
+        return render_widget(context, self.kind, self.slug.resolve(context))
+
+
+def _stream_tag(kind: str):
+    def compile_tag(parser: template.base.Parser, token: template.base.Token) -> StreamNode:
+        bits = token.split_contents()
+        if len(bits) != 2:
+            raise template.TemplateSyntaxError(
+                f'{bits[0]} takes one argument, the slug: {{% {bits[0]} "lobby" %}}'
+            )
+        slug = bits[1]
+        literal = len(slug) >= 2 and slug[0] == slug[-1] and slug[0] in "'\""
+        if literal and not protocol.is_valid_slug(slug[1:-1]):
+            raise template.TemplateSyntaxError(
+                f"{bits[0]}: {slug} is not a slug (1 to 64 characters of a-z 0-9 - _)."
+            )
+        return StreamNode(kind, parser.compile_filter(slug))
+
+    return compile_tag
+
+
+register.tag("liverooms_chat", _stream_tag("chat"))
+register.tag("liverooms_liveblog", _stream_tag("liveblog"))

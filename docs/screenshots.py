@@ -1,0 +1,93 @@
+"""Take docs/chat.png and docs/liveblog.png from the example project.
+
+    PYTHONPATH=. python docs/screenshots.py
+
+Starts the example project on daphne (a throwaway SQLite database, the
+in-memory channel layer, the demo data of ``manage.py demo``), has two
+guests chat and an editor publish, and screenshots the pages in the
+system's headless Chromium (LIVEROOMS_TEST_CHROMIUM, default
+/usr/bin/chromium) through Playwright.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.processes import Site  # noqa: E402
+
+DOCS = ROOT / "docs"
+SIZE = {"width": 900, "height": 640}
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        site = Site(
+            DJANGO_SETTINGS_MODULE="tests.example_settings",
+            PYTHONPATH=f"{ROOT / 'example_project'}{os.pathsep}{ROOT}",
+            LIVEROOMS_EXAMPLE_DB=str(Path(tmp) / "example.sqlite3"),
+            LIVEROOMS_TEST_LAYER_PREFIX="liverooms-screenshots",
+            REDIS_URL="",
+        )
+        site.manage("demo", "--no-serve", "--verbosity=0")
+        site.shell(
+            "from django_liverooms.models import Entry, LiveBlog\n"
+            "blog = LiveBlog.objects.get(slug='match-day')\n"
+            "Entry.objects.create(blog=blog, title='Goal!', status='published',"
+            " body='<p><strong>1-0</strong> after 23 minutes: a header from the corner.</p>')\n"
+        )
+        port = site.server(application="example.asgi:application")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                pages = []
+                for _ in range(2):
+                    page = browser.new_context(viewport=SIZE).new_page()
+                    page.goto(f"{base}/chat/lobby/")
+                    page.wait_for_function(
+                        "document.querySelector('.liverooms').dataset.state === 'open'"
+                    )
+                    pages.append(page)
+                alice, bob = pages
+                shown = "document.querySelectorAll('.liverooms-message:not(.liverooms-pending)').length"
+                lines = [
+                    (alice, "Hi! Is anyone watching the match?"),
+                    (bob, "Yes, 1-0 already."),
+                    (alice, "Great header <3"),
+                ]
+                for count, (page, text) in enumerate(lines, start=2):  # after the demo's welcome
+                    page.fill(".liverooms-chat textarea", text)
+                    page.keyboard.press("Enter")
+                    for each in pages:
+                        each.wait_for_function(f"{shown} === {count}")
+                alice.wait_for_function(
+                    "document.querySelector('[data-liverooms-presence]').textContent.startsWith('Online (2)')"
+                )
+                bob.fill(".liverooms-chat textarea", "Wh")
+                alice.wait_for_function(
+                    "document.querySelector('[data-liverooms-typing]').textContent !== ''"
+                )
+                alice.screenshot(path=str(DOCS / "chat.png"))
+
+                reader = browser.new_context(viewport=SIZE).new_page()
+                reader.goto(f"{base}/liveblog/match-day/")
+                reader.wait_for_function(
+                    "document.querySelectorAll('.liverooms-entry').length === 3"
+                    " && document.querySelector('[data-liverooms-readers]').textContent"
+                )
+                reader.screenshot(path=str(DOCS / "liveblog.png"))
+                browser.close()
+        finally:
+            site.stop()
+    print("wrote", DOCS / "chat.png", DOCS / "liveblog.png")
+
+
+if __name__ == "__main__":
+    main()

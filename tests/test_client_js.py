@@ -1,0 +1,337 @@
+"""liverooms.js in headless Chromium, against a scripted fake WebSocket.
+
+No server: the page and the module are served by Playwright's request
+routing, and ``window.WebSocket`` is a fake whose sockets the test opens,
+feeds frames and closes. The client runs with timings in milliseconds.
+Skips without Chromium or Playwright (fails in CI).
+"""
+
+import json
+
+import pytest
+
+from .processes import ROOT
+
+pytestmark = [pytest.mark.browser]
+
+STATIC = ROOT / "django_liverooms" / "static" / "django_liverooms"
+ORIGIN = "http://liverooms.test"
+FAKE_WEBSOCKET = """
+window.sockets = [];
+class FakeWebSocket {
+  constructor(url) {
+    this.url = url; this.readyState = 0; this.sent = []; sockets.push(this);
+  }
+  send(data) { this.sent.push(JSON.parse(data)); }
+  close() { this.readyState = 3; }
+  open() { this.readyState = 1; this.onopen && this.onopen({}); }
+  frame(f) { this.onmessage && this.onmessage({data: JSON.stringify(f)}); }
+  shut(code) { this.readyState = 3; this.onclose && this.onclose({code}); }
+}
+FakeWebSocket.CONNECTING = 0; FakeWebSocket.OPEN = 1; FakeWebSocket.CLOSED = 3;
+window.WebSocket = FakeWebSocket;
+window.log = [];
+window.start = (options) => {
+  const c = window.lr.connect({
+    url: "/ws/chat/lobby/", historyUrl: "/live/chat/lobby/messages",
+    backoffBase: 20, backoffCap: 40, abuseDelay: 60000, pingInterval: 100000,
+    pongTimeout: 100, gapTimeout: 100, ackTimeout: 100000, ...options,
+  });
+  for (const type of ["status", "message", "ack", "failed", "reset", "error", "presence"]) {
+    c.addEventListener(type, (e) => log.push([type, e.detail]));
+  }
+  window.c = c;
+  return c;
+};
+window.welcome = (seq) => ({type: "welcome", stream: "chat", slug: "lobby", seq,
+  user: {id: 1, name: "alice"}, can_post: true, can_moderate: false, version: 1});
+window.msg = (seq, extra) => ({type: "message", seq, id: seq, slug: "lobby", body: "m" + seq,
+  author: {id: 2, name: "bob"}, created: "2026-01-01T00:00:00Z", client_id: null, ...extra});
+window.seqs = () => log.filter(([t]) => t === "message").map(([, f]) => f.seq);
+"""
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    history_pages = []
+
+    def serve(route):
+        path = route.request.url[len(ORIGIN) :]
+        if path.startswith("/static/"):
+            body = (STATIC / path.rsplit("/", 1)[1]).read_text()
+            return route.fulfill(body=body, content_type="text/javascript")
+        if path.startswith("/live/chat/lobby/messages"):
+            history_pages.append(path)
+            return route.fulfill(json=page.history.pop(0), content_type="application/json")
+        return route.fulfill(body="<!doctype html><title>t</title>", content_type="text/html")
+
+    page.history = []
+    page.history_requests = history_pages
+    page.route(f"{ORIGIN}/**", serve)
+    page.add_init_script(FAKE_WEBSOCKET)
+    page.goto(f"{ORIGIN}/")
+    page.evaluate("async () => { window.lr = await import('/static/liverooms.js'); }")
+    yield page
+    context.close()
+
+
+def run(page, script):
+    return page.evaluate(f"() => {{ {script} }}")
+
+
+def connect_and_welcome(page, seq=0, items=(), **options):
+    run(page, f"start({json.dumps(options)})")
+    run(page, "sockets[0].open()")
+    run(page, f"sockets[0].frame(welcome({seq}))")
+    items = ", ".join(f"msg({i})" for i in items)
+    run(page, f"sockets[0].frame({{type: 'history', items: [{items}], complete: true}})")
+
+
+def test_the_socket_url_follows_the_page(page):
+    run(page, "start({})")
+    assert run(page, "return sockets[0].url") == "ws://liverooms.test/ws/chat/lobby/"
+    assert (
+        run(page, "return lr.socketUrl('wss://other.test/ws/', 7)")
+        == "wss://other.test/ws/?after=7"
+    )
+
+
+def test_events_come_once_each_in_seq_order(page):
+    connect_and_welcome(page, 2, [1, 2])
+    run(page, "sockets[0].frame(msg(2))")  # a duplicate
+    run(page, "sockets[0].frame(msg(4))")  # early: held
+    assert run(page, "return seqs()") == [1, 2]
+    run(page, "sockets[0].frame(msg(3))")
+    assert run(page, "return seqs()") == [1, 2, 3, 4]
+    assert run(page, "return c.lastSeq") == 4
+
+
+def test_a_closed_socket_reconnects_and_resumes_after_the_last_seq(page):
+    connect_and_welcome(page, 5, [4, 5])
+    run(page, "sockets[0].shut(1006)")
+    offline = [d for t, d in run(page, "return log") if t == "status" and d["state"] == "offline"]
+    assert offline == [
+        {
+            "state": "offline",
+            "transport": "websocket",
+            "code": 1006,
+            "retryIn": offline[0]["retryIn"],
+        }
+    ]
+    assert 0 <= offline[0]["retryIn"] <= 20  # backoffBase
+    page.wait_for_function("sockets.length === 2")
+    assert run(page, "return sockets[1].url") == "ws://liverooms.test/ws/chat/lobby/?after=5"
+    run(page, "sockets[1].open(); sockets[1].frame(welcome(6))")
+    run(page, "sockets[1].frame({type: 'history', items: [msg(5), msg(6)], complete: true})")
+    assert run(page, "return seqs()") == [4, 5, 6]
+
+
+def test_4503_reconnects_and_resumes(page):
+    connect_and_welcome(page, 3, [3])
+    run(page, "sockets[0].shut(4503)")
+    page.wait_for_function("sockets.length === 2")
+    assert run(page, "return sockets[1].url").endswith("?after=3")
+
+
+@pytest.mark.parametrize("code", [4403, 4404])
+def test_4403_and_4404_stop(page, code):
+    connect_and_welcome(page)
+    run(page, f"sockets[0].shut({code})")
+    assert run(page, "return log.at(-1)")[1]["state"] == "closed"
+    assert run(page, "return log.at(-1)")[1]["code"] == code
+    page.wait_for_timeout(200)  # ten backoff periods: no new socket
+    assert run(page, "return sockets.length") == 1
+
+
+def test_4429_backs_off_longer(page):
+    connect_and_welcome(page)
+    run(page, "sockets[0].shut(4429)")
+    status = run(page, "return log.at(-1)")[1]
+    assert status["state"] == "offline" and status["retryIn"] >= 60000
+    page.wait_for_timeout(200)
+    assert run(page, "return sockets.length") == 1
+
+
+def test_backoff_grows_with_full_jitter_under_the_cap(page):
+    delays = run(
+        page,
+        "const d = []; for (let a = 0; a < 8; a++) for (let i = 0; i < 200; i++)"
+        " d.push([a, lr.backoffDelay(a, 1000, 30000)]); return d;",
+    )
+    by_attempt = {}
+    for attempt, delay in delays:
+        by_attempt.setdefault(attempt, []).append(delay)
+    for attempt, values in by_attempt.items():
+        ceiling = min(30000, 1000 * 2**attempt)
+        assert all(0 <= v <= ceiling for v in values)
+        assert max(values) > ceiling / 2 and min(values) < ceiling / 2  # spread, not fixed
+    assert max(by_attempt[7]) <= 30000
+
+
+def test_sends_wait_for_the_socket_and_go_again_with_the_same_client_id(page):
+    run(page, "start({})")
+    client_id = run(page, "return c.send('hello')")
+    assert run(page, "return sockets[0].sent") == []  # offline: queued
+    run(page, "sockets[0].open(); sockets[0].frame(welcome(0))")
+    run(page, "sockets[0].frame({type: 'history', items: [], complete: true})")
+    sent = {"type": "message", "body": "hello", "client_id": client_id}
+    assert run(page, "return sockets[0].sent") == [sent]
+
+    run(page, "sockets[0].shut(1006)")  # lost before the acknowledgement
+    page.wait_for_function("sockets.length === 2")
+    run(page, "sockets[1].open(); sockets[1].frame(welcome(0))")
+    run(page, "sockets[1].frame({type: 'history', items: [], complete: true})")
+    assert run(page, "return sockets[1].sent") == [sent]
+
+    run(page, f"sockets[1].frame(msg(1, {{client_id: {json.dumps(client_id)}}}))")
+    assert ["ack", client_id] in run(page, "return log.map(([t, d]) => [t, d.client_id])")
+    assert run(page, "return c.pending.size") == 0
+    run(page, "sockets[1].shut(1006)")
+    page.wait_for_function("sockets.length === 3")
+    run(page, "sockets[2].open(); sockets[2].frame(welcome(1))")
+    run(page, "sockets[2].frame({type: 'history', items: [], complete: true})")
+    assert run(page, "return sockets[2].sent") == []
+
+
+def test_a_refused_send_is_given_back(page):
+    connect_and_welcome(page)
+    client_id = run(page, "return c.send('x'.repeat(5000))")
+    run(
+        page,
+        f"sockets[0].frame({{type: 'error', code: 'too_long', detail: 'Too long.', client_id: {json.dumps(client_id)}}})",
+    )
+    failed = [d for t, d in run(page, "return log") if t == "failed"]
+    assert failed == [
+        {"client_id": client_id, "body": "x" * 5000, "code": "too_long", "detail": "Too long."}
+    ]
+    assert run(page, "return c.pending.size") == 0
+
+
+def test_a_missing_seq_makes_it_resume(page):
+    connect_and_welcome(page, 2, [1, 2])
+    run(page, "sockets[0].frame(msg(4))")  # 3 never comes
+    page.wait_for_function("sockets.length === 2")
+    assert run(page, "return sockets[1].url").endswith("?after=2")
+
+
+def test_a_stale_socket_is_replaced(page):
+    connect_and_welcome(page, pingInterval=50)
+    page.wait_for_function("sockets[0].sent.some(f => f.type === 'ping')")
+    page.wait_for_function("sockets.length === 2")  # no pong within pongTimeout
+
+
+def test_a_pong_keeps_the_socket(page):
+    connect_and_welcome(page, pingInterval=50, pongTimeout=1000)
+    # The server answers every ping at once.
+    run(
+        page,
+        "const s = sockets[0], send = s.send.bind(s);"
+        " s.send = (data) => { send(data); setTimeout(() => s.frame({type: 'pong'})); };",
+    )
+    page.wait_for_function("sockets[0].sent.filter(f => f.type === 'ping').length >= 3")
+    assert run(page, "return sockets.length") == 1
+
+
+def test_coming_back_online_reconnects_at_once(page):
+    connect_and_welcome(page, backoffBase=100000, backoffCap=100000)
+    run(page, "sockets[0].shut(1006)")
+    page.wait_for_timeout(50)
+    assert run(page, "return sockets.length") == 1
+    run(page, "window.dispatchEvent(new Event('online'))")
+    assert run(page, "return sockets.length") == 2
+
+
+def test_an_incomplete_resume_pages_the_http_history(page):
+    connect_and_welcome(page, 1, [1])
+    run(page, "sockets[0].shut(1006)")
+    page.wait_for_function("sockets.length === 2")
+    page.history.extend(
+        [
+            {
+                "items": [
+                    {
+                        "type": "message",
+                        "seq": 3,
+                        "id": 3,
+                        "body": "m3",
+                        "author": {"id": 2, "name": "bob"},
+                        "created": "2026-01-01T00:00:00Z",
+                        "client_id": None,
+                    }
+                ],
+                "complete": False,
+            },
+            {
+                "items": [
+                    {
+                        "type": "message",
+                        "seq": 4,
+                        "id": 4,
+                        "body": "m4",
+                        "author": {"id": 2, "name": "bob"},
+                        "created": "2026-01-01T00:00:00Z",
+                        "client_id": None,
+                    }
+                ],
+                "complete": True,
+            },
+        ]
+    )
+    run(page, "sockets[1].open(); sockets[1].frame(welcome(5))")
+    run(page, "sockets[1].frame({type: 'history', items: [msg(2)], complete: false})")
+    run(page, "sockets[1].frame(msg(5))")  # live, while the pages load
+    page.wait_for_function("seqs().length === 5")
+    assert run(page, "return seqs()") == [1, 2, 3, 4, 5]
+    assert page.history_requests == [
+        "/live/chat/lobby/messages?after=2&limit=200",
+        "/live/chat/lobby/messages?after=3&limit=200",
+    ]
+
+
+def test_history_gone_resets(page):
+    connect_and_welcome(page, 2, [1, 2])
+    run(page, "sockets[0].shut(1006)")
+    page.wait_for_function("sockets.length === 2")
+    run(page, "sockets[1].open(); sockets[1].frame(welcome(90))")
+    run(
+        page, "sockets[1].frame({type: 'error', code: 'history_gone', detail: '', client_id: null})"
+    )
+    run(page, "sockets[1].frame({type: 'history', items: [msg(89), msg(90)], complete: false})")
+    events = [t for t, _ in run(page, "return log") if t in ("reset", "message")]
+    assert events == ["message", "message", "reset", "message", "message"]
+    assert run(page, "return seqs()") == [1, 2, 89, 90]
+    assert page.history_requests == []  # the latest page, not a gap to fill
+
+
+def test_without_websockets_a_live_blog_falls_back_to_sse(page):
+    page.route(
+        f"{ORIGIN}/live/liveblog/match-day/stream**",
+        lambda route: route.fulfill(
+            body=(
+                'data: {"type": "welcome", "stream": "liveblog", "slug": "match-day", "seq": 1,'
+                ' "user": {"id": null, "name": "Guest"}, "can_post": false, "can_moderate": false}\n\n'
+                'id: 1\ndata: {"type": "entry", "seq": 1, "id": 1, "slug": "match-day", "title": "T",'
+                ' "body": "<p>b</p>", "author": {"id": 1, "name": "ed"}, "published": "2026-01-01T00:00:00Z"}\n\n'
+            ),
+            content_type="text/event-stream",
+        ),
+    )
+    run(page, "delete window.WebSocket")
+    run(
+        page,
+        "start({url: '/ws/liveblog/match-day/', streamUrl: '/live/liveblog/match-day/stream'});"
+        " c.addEventListener('entry', (e) => log.push(['entry', e.detail]))",
+    )
+    page.wait_for_function("log.some(([t]) => t === 'entry')")
+    assert run(page, "return c.transport") == "sse"
+    assert [d["title"] for t, d in run(page, "return log") if t == "entry"] == ["T"]
+
+
+def test_a_page_shown_again_reconnects_at_once(page):
+    connect_and_welcome(page, backoffBase=100000, backoffCap=100000)
+    run(page, "sockets[0].shut(1006)")
+    assert run(page, "return document.visibilityState") == "visible"  # a headless page is
+    run(page, "document.dispatchEvent(new Event('visibilitychange'))")
+    assert run(page, "return sockets.length") == 2

@@ -1,0 +1,240 @@
+"""End to end: the example project on daphne, driven in headless Chromium.
+
+The pages are the app's template tags and widgets.js, as a site would use
+them: two browsers chat; an entry published in the admin reaches a reader
+without a reload; the page rides out a server restart and shows what was
+sent meanwhile, its own queued message included; a reader without
+WebSockets follows the live blog over Server-Sent Events. The channel layer
+is the in-memory one (one server process), or Redis when REDIS_URL is set.
+Skips without Chromium or Playwright (fails in CI).
+"""
+
+import os
+import uuid
+
+import pytest
+
+from .processes import ROOT, Site
+
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.browser]
+
+APPLICATION = "example.asgi:application"
+CHAT = ".liverooms-chat"
+BLOG = ".liverooms-liveblog"
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    site = Site(
+        DJANGO_SETTINGS_MODULE="tests.example_settings",
+        PYTHONPATH=f"{ROOT / 'example_project'}{os.pathsep}{ROOT}",
+        LIVEROOMS_EXAMPLE_DB=str(tmp_path_factory.mktemp("e2e") / "example.sqlite3"),
+        LIVEROOMS_TEST_LAYER_PREFIX=f"liverooms-e2e-{uuid.uuid4().hex[:8]}",
+    )
+    site.manage("migrate", "--verbosity=0")
+    site.shell(
+        "from django.contrib.auth import get_user_model\n"
+        "from django_liverooms.models import Entry, LiveBlog, Room\n"
+        "get_user_model().objects.create_superuser('admin', 'admin@example.com', 'admin')\n"
+        "Room.objects.create(slug='lobby', title='Lobby')\n"
+        "blog = LiveBlog.objects.create(slug='match-day', title='Match day')\n"
+        "Entry.objects.create(blog=blog, title='Kick-off', body='<p>Under way.</p>', status='published')\n"
+    )
+    try:
+        site.port = site.server(application=APPLICATION)
+        yield site
+    finally:
+        site.stop()
+
+
+def open_page(browser, example, path, init_script=None):
+    context = browser.new_context()
+    if init_script:
+        context.add_init_script(init_script)
+    page = context.new_page()
+    page.goto(f"http://127.0.0.1:{example.port}{path}")
+    wait_until_open(page)
+    return page
+
+
+def wait_until_open(page):
+    page.wait_for_function("document.querySelector('.liverooms').dataset.state === 'open'")
+
+
+def say(page, text):
+    page.fill(f"{CHAT} textarea", text)
+    page.keyboard.press("Enter")
+
+
+def messages(page):
+    """[(author, body)] as shown, once acknowledged (no pending ones)."""
+    return page.evaluate(
+        "[...document.querySelectorAll('.liverooms-message:not(.liverooms-pending)')]"
+        ".map(li => [li.querySelector('.liverooms-author').textContent,"
+        " li.querySelector('.liverooms-body').textContent])"
+    )
+
+
+def wait_for_message(page, body):
+    page.wait_for_function(
+        "body => [...document.querySelectorAll('.liverooms-message:not(.liverooms-pending)"
+        " .liverooms-body')].some(b => b.textContent === body)",
+        arg=body,
+    )
+
+
+def entry_titles(page):
+    return page.locator(f"{BLOG} .liverooms-entry-title").all_inner_texts()
+
+
+def wait_for_entry(page, title):
+    page.wait_for_function(
+        "title => [...document.querySelectorAll('.liverooms-entry-title')]"
+        ".some(h => h.textContent === title)",
+        arg=title,
+    )
+
+
+def signed_in_editor(browser, example, next_path):
+    """A page signed in to the admin as an editor, at ``next_path``."""
+    page = browser.new_context().new_page()
+    page.goto(f"http://127.0.0.1:{example.port}/admin/login/?next={next_path}")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "admin")
+    page.click("input[type=submit]")
+    return page
+
+
+def publish_in_admin(browser, example, title, body):
+    """Publish an entry with the admin's "add entry" form."""
+    page = signed_in_editor(browser, example, "/admin/django_liverooms/entry/add/")
+    page.select_option("#id_blog", label="Match day")
+    page.fill("#id_title", title)
+    page.fill("#id_body", body)
+    page.select_option("#id_status", "published")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    page.context.close()
+
+
+def retitle_in_admin(browser, example, title, new_title):
+    pk = example.shell(
+        f"from django_liverooms.models import Entry\nprint(Entry.objects.get(title={title!r}).pk)\n"
+    ).strip()
+    page = signed_in_editor(browser, example, f"/admin/django_liverooms/entry/{pk}/change/")
+    page.fill("#id_title", new_title)
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    page.context.close()
+
+
+def test_two_browsers_chat(browser, example):
+    alice = open_page(browser, example, "/chat/lobby/")
+    bob = open_page(browser, example, "/chat/lobby/")
+    alice_name = alice.evaluate("document.querySelector('.liverooms-chat').liverooms.user.name")
+    bob_name = bob.evaluate("document.querySelector('.liverooms-chat').liverooms.user.name")
+    assert alice_name != bob_name  # two guests, one per browser session
+
+    # Each sees the other online, and the other typing.
+    alice.wait_for_function(
+        "name => document.querySelector('[data-liverooms-presence]').textContent.includes(name)",
+        arg=bob_name,
+    )
+    bob.fill(f"{CHAT} textarea", "Hel")
+    alice.wait_for_function(
+        "name => document.querySelector('[data-liverooms-typing]').textContent.includes(name)",
+        arg=bob_name,
+    )
+
+    say(alice, "Hello <b>Bob</b>")
+    wait_for_message(bob, "Hello <b>Bob</b>")
+    say(bob, "Hi Alice\nhow are you?")
+    wait_for_message(alice, "Hi Alice\nhow are you?")
+    wait_for_message(bob, "Hi Alice\nhow are you?")
+
+    expected = [(alice_name, "Hello <b>Bob</b>"), (bob_name, "Hi Alice\nhow are you?")]
+    assert [tuple(m) for m in messages(alice)][-2:] == expected
+    assert [tuple(m) for m in messages(bob)][-2:] == expected
+    assert bob.locator(f"{CHAT} .liverooms-messages b").count() == 0  # text, not HTML
+    # Each page marks its own messages.
+    assert alice.locator(".liverooms-mine .liverooms-body").all_inner_texts() == [
+        "Hello <b>Bob</b>"
+    ]
+    alice.context.close()
+    bob.context.close()
+
+
+def test_an_entry_published_in_the_admin_appears_without_reload(browser, example):
+    reader = open_page(browser, example, "/liveblog/match-day/")
+    reader.evaluate("window.__same_page = true")
+    assert entry_titles(reader) == ["Kick-off"]
+    reader.wait_for_function(
+        "document.querySelector('[data-liverooms-readers]').textContent !== ''"
+    )
+
+    publish_in_admin(browser, example, "Goal!", "<p>1-0 <script>alert(1)</script></p>")
+
+    wait_for_entry(reader, "Goal!")
+    assert entry_titles(reader) == ["Goal!", "Kick-off"]  # newest first
+    assert reader.locator(".liverooms-entry-body").first.inner_html() == "<p>1-0 </p>"
+
+    retitle_in_admin(browser, example, "Goal!", "Goal! 1-0")
+    wait_for_entry(reader, "Goal! 1-0")
+    assert entry_titles(reader) == ["Goal! 1-0", "Kick-off"]
+    assert "edited" in reader.locator(".liverooms-entry-meta").first.inner_text()
+    assert reader.evaluate("window.__same_page") is True
+    reader.context.close()
+
+
+def test_the_page_reconnects_after_a_restart_and_shows_what_was_sent_meanwhile(browser, example):
+    page = open_page(browser, example, "/chat/lobby/")
+    page.evaluate("window.__same_page = true")
+    say(page, "before the restart")
+    wait_for_message(page, "before the restart")
+
+    port = example.port
+    example.kill_server(port)
+    page.wait_for_function("document.querySelector('.liverooms-chat').dataset.state === 'offline'")
+    # Sent by someone else while this page is cut off...
+    example.shell(
+        "from django_liverooms.models import Message, Room\n"
+        "Message.objects.create(room=Room.objects.get(slug='lobby'), body='while you were away',"
+        " author_name='bot')\n"
+    )
+    # ...and by this page: queued until the server is back.
+    say(page, "queued while offline")
+    assert page.locator(".liverooms-pending .liverooms-body").all_inner_texts() == [
+        "queued while offline"
+    ]
+
+    example.server(port=port, application=APPLICATION)
+    # The network is back: the page retries now rather than at its next backoff.
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    wait_until_open(page)
+    wait_for_message(page, "queued while offline")
+
+    bodies = [body for _author, body in messages(page)]
+    assert bodies[-3:] == ["before the restart", "while you were away", "queued while offline"]
+    assert bodies.count("queued while offline") == 1  # sent again, stored once
+    assert page.locator(".liverooms-pending").count() == 0
+    assert page.evaluate("window.__same_page") is True
+    stored = example.shell(
+        "from django_liverooms.models import Message\n"
+        "print(Message.objects.filter(body='queued while offline').count())\n"
+    )
+    assert stored.strip() == "1"
+    page.context.close()
+
+
+def test_a_reader_without_websockets_follows_the_blog_over_sse(browser, example):
+    reader = open_page(browser, example, "/liveblog/match-day/", "delete window.WebSocket")
+    transport = reader.evaluate("document.querySelector('.liverooms-liveblog').liverooms.transport")
+    assert transport == "sse"
+    wait_for_entry(reader, "Kick-off")
+    shown = entry_titles(reader)
+
+    publish_in_admin(browser, example, "Over SSE", "<p>Streamed.</p>")
+
+    wait_for_entry(reader, "Over SSE")
+    assert entry_titles(reader) == ["Over SSE", *shown]
+    reader.context.close()
