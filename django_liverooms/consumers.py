@@ -27,7 +27,17 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from . import broadcast, fanout, layerwatch, presence, protocol, ratelimit, streams, workers
+from . import (
+    broadcast,
+    fanout,
+    health,
+    layerwatch,
+    presence,
+    protocol,
+    ratelimit,
+    streams,
+    workers,
+)
 from .conf import conf
 from .policy import Refused, current_user, get_policy, identify, readable_stream
 
@@ -169,6 +179,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=history.text)
         # This socket's own presence frame goes before any held live frame.
         await presence.ajoin(self.stream, self.channel_name, self.sender, self.send)
+        health.census().add(self)
         await self.subscribed()
 
     @database_sync_to_async
@@ -194,6 +205,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.stream is None:
             return
         await presence.aleave(self.stream, self.channel_name)
+        health.census().discard(self)
         layerwatch.watch_for(self.channel_layer).discard(self)
         try:
             await layerwatch.bounded(self.unsubscribe())
