@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .conf import conf
+from .fanout import hub_channel_name
 from .layerwatch import LayerFailed, bounded
 
 logger = logging.getLogger(__name__)
@@ -152,11 +153,10 @@ async def check_layer() -> Check:
     if channel_layer is None:
         return Check(False, f"no channel layer {conf.CHANNEL_LAYER!r} in CHANNEL_LAYERS")
     backend = f"{type(channel_layer).__module__}.{type(channel_layer).__qualname__}"
-    # A plain name: a RedisChannelLayer reads it with its own BZPOPMIN, outside
-    # the lock shared by new_channel() names (see fanout.hub_channel_name).
     token = uuid.uuid4().hex
-    channel, group = f"liverooms.health.{token}", f"liverooms.health.{token}"
+    group = f"liverooms.health.{token}"
     try:
+        channel = await bounded(hub_channel_name(channel_layer))  # as the fan-out reads
         await bounded(channel_layer.group_add(group, channel))
         await bounded(channel_layer.group_send(group, {"type": HEALTH_EVENT, "token": token}))
         message = await bounded(channel_layer.receive(channel))
