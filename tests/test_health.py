@@ -47,6 +47,7 @@ def redis_layer(url, **liverooms):
     return override_settings(CHANNEL_LAYERS=layers, LIVEROOMS=liverooms)
 
 
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
 def test_healthy_on_the_in_memory_layer(room):
     status, out = run("--json", "--stream", "chat:lobby")
     report = json.loads(out)
