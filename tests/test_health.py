@@ -8,6 +8,7 @@ import uuid
 from io import StringIO
 
 import pytest
+from channels.db import database_sync_to_async
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
@@ -112,7 +113,7 @@ async def test_connection_counts_per_process_on_redis(room, redis_url):
         while b'"connections": 2' not in (await client.hget(key, health.process_name()) or b""):
             assert time.monotonic() < deadline, "no report with both sockets"
             await asyncio.sleep(0.05)
-        status, out = await asyncio.to_thread(run, "--json", "--stream", "chat:lobby")
+        status, out = await database_sync_to_async(run)("--json", "--stream", "chat:lobby")
         checks = json.loads(out)["checks"]
         assert status == 0
         processes = checks["processes"]["data"]["processes"]

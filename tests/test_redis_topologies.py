@@ -5,7 +5,6 @@ different shards, presence (on the layer's first host, or the Sentinel
 master), the layer watch over every host, and the health command.
 """
 
-import asyncio
 import json
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis as redis_py
+from channels.db import database_sync_to_async
 from django.test import override_settings
 
 from django_liverooms import presence
@@ -168,7 +168,7 @@ async def test_a_restarted_shard_closes_sockets_4503_and_health_lists_every_host
 
 
 async def _health(*args):
-    return await asyncio.to_thread(run, *args)
+    return await database_sync_to_async(run)(*args)
 
 
 @pytest.mark.parametrize("kind", ["core", "pubsub"])
