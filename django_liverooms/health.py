@@ -64,7 +64,7 @@ class Census:
 
     def add(self, consumer: Any) -> None:
         self.consumers.add(consumer)
-        if conf.HEALTH_INTERVAL and (self.task is None or self.task.done()):
+        if conf.HEALTH_INTERVAL and (self.task is None or self.task.done()) and shared():
             self.task = asyncio.ensure_future(self._report_loop())
 
     def discard(self, consumer: Any) -> None:
@@ -85,6 +85,13 @@ class Census:
             if not counts["connections"]:
                 return  # the next add() starts reporting again
             await asyncio.sleep(conf.HEALTH_INTERVAL)
+
+
+def shared() -> bool:
+    """Whether there is a Redis to report to (not on the in-memory layer)."""
+    from .presence import RedisStore, get_store
+
+    return isinstance(get_store(), RedisStore)
 
 
 async def report(counts: dict[str, int]) -> None:

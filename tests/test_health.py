@@ -129,3 +129,14 @@ async def test_connection_counts_per_process_on_redis(room, redis_url):
         while await client.hexists(key, health.process_name()):
             assert time.monotonic() < deadline, "the report outlived the sockets"
             await asyncio.sleep(0.05)
+
+
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
+async def test_nothing_is_reported_on_the_in_memory_layer(room):
+    socket_ = StreamCommunicator("/ws/chat/lobby/", application=application, headers=ORIGIN)
+    await socket_.open()
+    census = health.census()
+    assert census.counts() == {"connections": 1, "streams": 1}
+    assert census.task is None  # no Redis to report to, so no reporting task
+    await socket_.disconnect()
+    assert census.counts() == {"connections": 0, "streams": 0}
