@@ -7,7 +7,8 @@ bridge from other processes (``manage.py shell -c``, a host project's
 management command, a POST to a WSGI server), presence and typing, the
 health command's per-process counts, and resume after a process is
 SIGKILLed (its clients reconnect to another with ``?after=`` and miss
-nothing).
+nothing); and chat across two processes on a layer sharded over three
+Redis hosts.
 
 Runs in the ``postgres`` tox env only (marker ``scaleout``, excluded by
 default; ``-m scaleout`` to run it). CI size by default, bigger with
@@ -29,7 +30,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from .processes import Site, free_port, wait_for_port
+from .processes import RedisServer, Site, free_port, wait_for_port
 from .test_reliability import database_url, redis  # noqa: F401  (module-scoped fixtures)
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.postgres, pytest.mark.live]
@@ -74,11 +75,10 @@ class Cluster:
         return self.ports
 
 
-@pytest.fixture(scope="module")
-def cluster(database_url, redis):  # noqa: F811
+def start_site(db_url: str, redis_urls: list[str]) -> Site:
     site = Site(
-        DATABASE_URL=database_url,
-        REDIS_URL=redis.url,
+        DATABASE_URL=db_url,
+        REDIS_URL=",".join(redis_urls),
         LIVEROOMS_TEST_LAYER_PREFIX=f"liverooms-scale-{uuid.uuid4().hex[:8]}",
         LIVEROOMS_TEST_CONN_MAX_AGE="60",
         LIVEROOMS_TEST_SETTINGS=json.dumps(SETTINGS),
@@ -86,10 +86,16 @@ def cluster(database_url, redis):  # noqa: F811
     site.manage("migrate", "--verbosity=0")
     site.shell(
         "from django_liverooms.models import Room, LiveBlog\n"
-        "for slug in ('chat-2', 'chat-4', 'presence', 'resume'):\n"
-        "    Room.objects.create(slug=slug, title=slug)\n"
-        "LiveBlog.objects.create(slug='match-day', title='Match day')\n"
+        "for slug in ('chat-2', 'chat-4', 'presence', 'resume', 'sharded'):\n"
+        "    Room.objects.get_or_create(slug=slug, defaults={'title': slug})\n"
+        "LiveBlog.objects.get_or_create(slug='match-day', defaults={'title': 'Match day'})\n"
     )
+    return site
+
+
+@pytest.fixture(scope="module")
+def cluster(database_url, redis):  # noqa: F811
+    site = start_site(database_url, [redis.url])
     try:
         yield Cluster(site)
     finally:
@@ -230,6 +236,27 @@ async def test_chat_delivery_across_processes(cluster, processes):
     assert await asyncio.to_thread(stored_seq, cluster, "Room", room) == last
     for client in clients:
         await client.close()
+
+
+async def test_chat_delivery_across_processes_on_a_sharded_layer(cluster, database_url, redis):  # noqa: F811
+    """Two processes on a layer of three Redis hosts: rooms' groups on different shards."""
+    with RedisServer() as second, RedisServer() as third:
+        site = start_site(database_url, [redis.url, second.url, third.url])
+        try:
+            sharded = Cluster(site)
+            ports = await asyncio.to_thread(sharded.scale_to, 2)
+            clients = await open_spread("/ws/chat/sharded/", ports, SIZE.clients)
+            acked = set()
+            for index, client in enumerate(clients[: SIZE.senders]):
+                for n in range(SIZE.messages):
+                    acked.add(await client.send(f"{index}-{n}"))
+            last = max(acked)
+            await asyncio.gather(*(c.reach(last) for c in clients))
+            assert_exactly_once_in_order(clients, acked, last)
+            for client in clients:
+                await client.close()
+        finally:
+            site.stop()
 
 
 def post_from_wsgi_server(cluster: Cluster, title: str) -> None:
