@@ -12,6 +12,11 @@ per-message deflate off, every message stored in SQLite WAL before it is
 broadcast), and for "what each optimisation bought": ``liverooms-consumer``
 (LIVEROOMS FANOUT="consumer"), ``liverooms-deflate`` (uvicorn's default
 compression on), ``liverooms-daphne``.
+
+``--processes 1,2,4`` runs each uvicorn case with that many server processes
+sharing one listening socket (``uvicorn --workers N``): clients spread over
+them as behind a load balancer, and every broadcast reaches each process
+through Redis.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PER_PROCESS = 1700  # subscribers per load-generator process
+SINGLE_PROCESS = {"floor", "liverooms-daphne"}
 
 
 @dataclass
@@ -44,11 +50,13 @@ class Case:
     rate: float
     duration: float
     layer: str
+    processes: int = 1  # uvicorn --workers: server processes sharing one listening socket
 
     @property
     def label(self) -> str:
         layer = f" [{self.layer}]" if self.server.startswith(("liverooms", "tutorial")) else ""
-        return f"{self.server}{layer} N={self.n} @{self.rate:g}/s"
+        procs = f" x{self.processes}" if self.processes > 1 else ""
+        return f"{self.server}{layer}{procs} N={self.n} @{self.rate:g}/s"
 
 
 @dataclass
@@ -152,6 +160,10 @@ class Server:
         port = str(self.port)
         uvicorn = [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", port]
         uvicorn += ["--log-level", "warning", "--backlog", "4096"]
+        if self.case.processes > 1:
+            # One socket, N processes: the kernel hands each connection to one
+            # of them, as behind a load balancer. Each process subscribes on its own.
+            uvicorn += ["--workers", str(self.case.processes)]
         server = self.case.server
         if server.startswith("liverooms") and self.ws != "auto":
             uvicorn += ["--ws", self.ws]
@@ -227,7 +239,8 @@ def run_case(case: Case, workdir: Path, redis_url: str, grace: float, ws: str) -
     subscribers: list[subprocess.Popen] = []
     try:
         server.start()
-        time.sleep(1.0)
+        # uvicorn's workers import Django after the port is already open.
+        time.sleep(1.0 + (case.processes if case.processes > 1 else 0))
         rss_before = tree_rss(server.process.pid)
         subscribers = start_subscribers(server, case.n)
         for proc in subscribers:
@@ -371,6 +384,11 @@ def main() -> None:
         choices=["auto", "websockets", "websockets-sansio", "wsproto"],
         help="uvicorn's WebSocket implementation for the liverooms servers",
     )
+    parser.add_argument(
+        "--processes",
+        default="1",
+        help="server processes behind one port (uvicorn --workers), comma-separated, e.g. 1,2,4",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
@@ -381,12 +399,20 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
     # The tutorial runs on the layer the tutorial uses: RedisChannelLayer.
+    # floor and daphne serve from one process: --processes applies to uvicorn only.
+    counts = [int(p) for p in args.processes.split(",")]
     cases = [
         Case(
-            server, int(n), args.rate, args.duration, "core" if server == "tutorial" else args.layer
+            server,
+            int(n),
+            args.rate,
+            args.duration,
+            "core" if server == "tutorial" else args.layer,
+            processes,
         )
         for server in args.servers.split(",")
         for n in args.n.split(",")
+        for processes in (counts if server not in SINGLE_PROCESS else [1])
     ]
     for spec in filter(None, args.extra.split(",")):
         server, n, rate, *layer = spec.split(":")

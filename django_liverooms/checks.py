@@ -330,3 +330,73 @@ def check_websocket_prefix(**kwargs: Any) -> list[Any]:
             id="liverooms.E065",
         )
     ]
+
+
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+@register(Tags.compatibility)
+def check_scale_out(**kwargs: Any) -> list[Any]:
+    """Settings that would misbehave quietly once there are several processes or hosts."""
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    errors: list[Any] = []
+    interval = conf.HEALTH_INTERVAL
+    if not _is_number(interval) or interval < 0:
+        errors.append(
+            Error(
+                f"LIVEROOMS['HEALTH_INTERVAL'] is {interval!r}.",
+                hint=f"Use a number of seconds, 0 or more (default {DEFAULTS['HEALTH_INTERVAL']}).",
+                id="liverooms.E080",
+            )
+        )
+    url = conf.PRESENCE_REDIS_URL
+    if url is not None and not (isinstance(url, str) and url.startswith(REDIS_URL_SCHEMES)):
+        errors.append(
+            Error(
+                f"LIVEROOMS['PRESENCE_REDIS_URL'] is {url!r}, not a Redis URL; every "
+                "presence call would fail (and only be logged).",
+                hint="Give redis://host:port/db, rediss://... or unix://..., or None.",
+                id="liverooms.E082",
+            )
+        )
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(conf.CHANNEL_LAYER, {})
+    if layer.get("BACKEND") not in REDIS_LAYERS:
+        return errors
+    hosts = (layer.get("CONFIG") or {}).get("hosts")
+    if not isinstance(hosts, (list, tuple)):
+        return errors  # E012
+    if len(hosts) > 1 and conf.PERSISTENCE == "worker":
+        errors.append(
+            Warning(
+                f"Worker mode on a sharded channel layer ({len(hosts)} hosts): channels-redis "
+                "sends to PERSIST_CHANNEL on each host in turn but a worker waits on one host "
+                "at a time, so a message can sit unread until WORKER_ACK_TIMEOUT or expiry.",
+                hint="Give the layer one Redis host (scale Redis up, or run a separate layer "
+                'alias), or use PERSISTENCE = "inline".',
+                id="liverooms.W084",
+            )
+        )
+    for host in hosts:
+        if not isinstance(host, dict):
+            continue
+        if "sentinels" in host and "master_name" not in host:
+            errors.append(
+                Error(
+                    f"A host of channel layer {conf.CHANNEL_LAYER!r} lists Sentinels but no "
+                    "master_name; channels-redis then does not use the Sentinels at all.",
+                    hint='Add "master_name": the name the Sentinels monitor the master under.',
+                    id="liverooms.E081",
+                )
+            )
+        if "master_name" in host and "address" in host:
+            errors.append(
+                Error(
+                    f"A host of channel layer {conf.CHANNEL_LAYER!r} has both an address and "
+                    f"a master_name ({host['master_name']!r}); channels-redis connects to the "
+                    "address and ignores the Sentinels, so a failover is never followed.",
+                    hint='Remove "address" from a Sentinel host: give "sentinels" and "master_name".',
+                    id="liverooms.E083",
+                )
+            )
+    return errors

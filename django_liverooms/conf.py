@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # Seconds between checks of the layer's Redis hosts (down, stalled or
     # restarted); 0 turns the check off. Ignored by non-Redis layers.
     "LAYER_CHECK_INTERVAL": 2.0,
+    # Seconds between a server process's reports of its open sockets to Redis,
+    # read by ``manage.py liverooms_health`` (health.py); 0 turns them off.
+    "HEALTH_INTERVAL": 10.0,
     # HTML allowed in live blog entry bodies; None keeps nh3's safe defaults.
     "ENTRY_ALLOWED_TAGS": None,
     # Presence (see presence.py and docs/presence.md). False: no tracking, no frames.

@@ -28,7 +28,17 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from . import broadcast, fanout, layerwatch, presence, protocol, ratelimit, streams, workers
+from . import (
+    broadcast,
+    fanout,
+    health,
+    layerwatch,
+    presence,
+    protocol,
+    ratelimit,
+    streams,
+    workers,
+)
 from .conf import conf
 from .policy import Opening, Refused, get_policy, open_stream, reader_now
 
@@ -196,6 +206,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=history.text)
         # This socket's own presence frame goes before any held live frame.
         await presence.ajoin(self.stream, self.channel_name, self.sender, self.send)
+        health.census().add(self)
         await self.subscribed()
 
     @database_sync_to_async
@@ -220,6 +231,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.stream is None:
             return
         await presence.aleave(self.stream, self.channel_name)
+        health.census().discard(self)
         layerwatch.watch_for(self.channel_layer).discard(self)
         try:
             await layerwatch.bounded(self.unsubscribe())

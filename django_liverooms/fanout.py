@@ -260,8 +260,14 @@ async def private_channel_name(layer: Any) -> str:
     event-loop shutdown once a long-lived reader such as the hub holds the lock.
     A plain name (no ``!``) is read with its own BZPOPMIN, outside that lock.
     It is as private as a ``new_channel()`` name: nobody else knows it.
+
+    Not on a sharded layer (several hosts): there group_send writes a plain
+    name's messages to the host its name hashes to, but receive() reads a
+    plain name from the next host in turn and then waits on that one, so the
+    hub would miss most broadcasts. ``new_channel()`` names are read from the
+    host they hash to.
     """
-    if hasattr(layer, "receive_buffer"):  # RedisChannelLayer
+    if hasattr(layer, "receive_buffer") and getattr(layer, "ring_size", 1) == 1:
         return f"liverooms.fanout.{uuid.uuid4().hex}"
     return await layer.new_channel()
 

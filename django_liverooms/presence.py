@@ -385,15 +385,30 @@ class RedisStore:
         return [f"{self.prefix}:liverooms:presence:{{{stream}}}:{name}" for name in _KEY_NAMES]
 
     def _client(self, module: Any) -> Any:
+        kwargs = dict(self.client_kwargs)
+        master_name = kwargs.pop("master_name", None)
+        if master_name is not None:
+            # A Sentinel-configured layer host, as channels-redis reads it: the
+            # client asks the Sentinels for the current master, and again after
+            # a failover.
+            sentinel = module.sentinel.Sentinel(
+                kwargs.pop("sentinels"), sentinel_kwargs=kwargs.pop("sentinel_kwargs", None)
+            )
+            return sentinel.master_for(master_name, **kwargs)
         if self.url:
-            return module.Redis.from_url(self.url, **self.client_kwargs)
-        return module.Redis(**self.client_kwargs)
+            return module.Redis.from_url(self.url, **kwargs)
+        return module.Redis(**kwargs)
+
+    async def aclient(self) -> Any:
+        """This event loop's redis.asyncio client (health.py's reports use it too)."""
+        return self._aclient()[0]
 
     def _aclient(self) -> Any:
         loop = asyncio.get_running_loop()
         entry = self._async_clients.get(loop)
         if entry is None:
             import redis.asyncio
+            import redis.asyncio.sentinel  # noqa: F401  (module.sentinel in _client)
 
             client = self._client(redis.asyncio)
             entry = (client, {name: client.register_script(lua) for name, lua in _SCRIPTS})
@@ -403,6 +418,7 @@ class RedisStore:
     def _sclient(self) -> Any:
         if self._sync_client is None:
             import redis
+            import redis.sentinel  # noqa: F401
 
             client = self._client(redis)
             self._sync_client = (
@@ -483,8 +499,10 @@ _redis_stores: dict[Any, RedisStore] = {}
 def redis_location() -> tuple[str | None, str, dict[str, Any]] | None:
     """(url, key prefix, client kwargs) of the Redis presence store, or None.
 
-    ``PRESENCE_REDIS_URL`` wins; otherwise a channels-redis layer's first host.
-    Raises ValueError for a layer whose hosts give no direct address (Sentinel).
+    ``PRESENCE_REDIS_URL`` wins; otherwise a channels-redis layer's first host
+    (with sharding, every process that has the same ``hosts`` list picks the
+    same one), which may be a Sentinel-managed master. Raises ValueError for a
+    host that names Sentinels but no ``master_name`` (check liverooms.E081).
     """
     from django.conf import settings
 
@@ -498,11 +516,10 @@ def redis_location() -> tuple[str | None, str, dict[str, Any]] | None:
     from channels_redis.utils import decode_hosts
 
     host = dict(decode_hosts(layer_config.get("hosts"))[0])
-    if "master_name" in host or "sentinels" in host:
-        raise ValueError(
-            "presence cannot use a Sentinel-configured layer's hosts; set PRESENCE_REDIS_URL"
-        )
-    # As channels-redis builds its pool: the address, and the rest as client options.
+    if "sentinels" in host and "master_name" not in host:
+        raise ValueError("the layer's first host lists Sentinels but no master_name")
+    # As channels-redis builds its pool: the address (or the Sentinels and
+    # master_name), and the rest as client options.
     address = host.pop("address", None)
     return address, prefix, host
 

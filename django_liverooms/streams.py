@@ -316,3 +316,19 @@ def mute(room: Room, user_id: int, until: Any, by: Any) -> None:
 def unmute(room: Room, user_id: int) -> bool:
     deleted, _ = RoomMute.objects.filter(room=room, user_id=user_id).delete()
     return bool(deleted)
+
+
+def latest_seqs(
+    selected: list[tuple[str, str]], limit: int
+) -> tuple[list[dict[str, Any]], list[Stream]]:
+    """(rows, streams) for the health report: the ``selected`` (kind, slug)
+    streams, or else the ``limit`` busiest of each kind (highest seq first)."""
+    found: list[Stream] = []
+    for kind, model in STREAM_MODELS.items():
+        slugs = [slug for k, slug in selected if k == kind]
+        if selected:
+            found += model._default_manager.filter(slug__in=slugs) if slugs else []
+        else:
+            found += model._default_manager.order_by("-last_seq", "slug")[:limit]
+    rows = [{"kind": s.kind, "slug": s.slug, "last_seq": s.last_seq} for s in found]
+    return rows, found

@@ -87,7 +87,11 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": 10000, "socket_timeout": 30}],
+                # Several URLs, comma-separated: a sharded layer (tests/test_scaleout.py).
+                "hosts": [
+                    {"address": url, "max_connections": 10000, "socket_timeout": 30}
+                    for url in REDIS_URL.split(",")
+                ],
                 # Parallel runs on one Redis must not see each other's groups.
                 "prefix": os.environ.get("LIVEROOMS_TEST_LAYER_PREFIX")
                 or f"liverooms-test-{uuid.uuid4().hex[:8]}",

@@ -132,20 +132,63 @@ def test_presence_settings(presence, expected):
         assert all_ids() == expected
 
 
-def test_presence_needs_a_url_with_a_sentinel_layer():
-    layer = {
+def sentinel_layer(**host):
+    return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"sentinels": [("127.0.0.1", 26379)], "master_name": "m"}],
-                "prefix": "p",
-            },
+            "CONFIG": {"hosts": [{"sentinels": [("127.0.0.1", 26379)], **host}], "prefix": "p"},
         }
     }
-    with override_settings(CHANNEL_LAYERS=layer):
-        assert "liverooms.W051" in ids(checks.check_presence())
-    with override_settings(CHANNEL_LAYERS=layer, LIVEROOMS={"PRESENCE_REDIS_URL": "redis://x/0"}):
+
+
+def test_presence_follows_a_sentinel_layer_and_needs_its_master_name():
+    with override_settings(CHANNEL_LAYERS=sentinel_layer(master_name="m")):
+        assert ids(checks.check_presence()) == []
+        assert ids(checks.check_scale_out()) == []
+    with override_settings(CHANNEL_LAYERS=sentinel_layer()):
+        assert ids(checks.check_presence()) == ["liverooms.W051"]
+        assert ids(checks.check_scale_out()) == ["liverooms.E081"]
+    with override_settings(
+        CHANNEL_LAYERS=sentinel_layer(), LIVEROOMS={"PRESENCE_REDIS_URL": "redis://x/0"}
+    ):
         assert "liverooms.W051" not in ids(checks.check_presence())
+
+
+def test_a_sentinel_host_with_an_address_ignores_the_sentinels():
+    layer = sentinel_layer(master_name="m", address="redis://127.0.0.1:6379/0")
+    with override_settings(CHANNEL_LAYERS=layer):
+        errors = checks.check_scale_out()
+    assert ids(errors) == ["liverooms.E083"]
+    assert "failover is never followed" in errors[0].msg
+
+
+def test_worker_mode_on_a_sharded_layer_is_warned_about():
+    sharded = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://a:6379/0", "redis://b:6379/0"]},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=sharded, LIVEROOMS={"PERSISTENCE": "worker"}):
+        assert ids(checks.check_scale_out()) == ["liverooms.W084"]
+    with override_settings(CHANNEL_LAYERS=sharded):
+        assert ids(checks.check_scale_out()) == []
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"HEALTH_INTERVAL": -1}, ["liverooms.E080"]),
+        ({"HEALTH_INTERVAL": "10"}, ["liverooms.E080"]),
+        ({"HEALTH_INTERVAL": 0, "PRESENCE_REDIS_URL": "rediss://r:6380/1"}, []),
+        ({"PRESENCE_REDIS_URL": "127.0.0.1:6379"}, ["liverooms.E082"]),
+    ],
+)
+def test_scale_out_settings(settings, expected):
+    with override_settings(CHANNEL_LAYERS=MEMORY, LIVEROOMS=settings):
+        errors = checks.check_scale_out()
+    assert ids(errors) == expected
+    assert all(e.hint for e in errors)
 
 
 @pytest.mark.parametrize(
