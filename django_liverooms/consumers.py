@@ -265,17 +265,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _receive_from_layer(self) -> dict[str, Any]:
         if not self.layer_lost_reading:
-            # The read runs in a task of its own: channels-redis 4.3 on
-            # redis-py 8 can swallow a cancel that lands in its BRPOP, and
             # channels' await_many_dispatch awaits the cancelled read when the
-            # consumer ends, so a swallowed cancel would hang the disconnect.
-            # layerwatch.cancel() repeats the cancel until the read has ended.
-            read = asyncio.ensure_future(self._layer_receive())
+            # consumer ends, so a cancel swallowed by redis-py would hang it.
             try:
-                return await asyncio.shield(read)
-            except asyncio.CancelledError:
-                layerwatch.cancel(read)
-                raise
+                return await layerwatch.cancellable(self._layer_receive())
             except Exception as exc:
                 logger.warning("liverooms: channel layer read failed: %r", exc)
                 self.layer_lost_reading = True

@@ -47,6 +47,7 @@ from channels.sessions import InstanceSessionWrapper
 
 from .broadcast import FRAME_EVENT
 from .conf import conf
+from .layerwatch import cancellable
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class Hub:
     async def _read(self) -> None:
         try:
             while True:
-                event = await self.layer.receive(self.channel)
+                event = await cancellable(self.layer.receive(self.channel))
                 if "to" in event:
                     self.route(event)
                 elif event.get("type") == FRAME_EVENT:

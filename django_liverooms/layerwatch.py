@@ -58,6 +58,21 @@ async def bounded(call: Awaitable[T]) -> T:
         raise LayerFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
+async def cancellable(call: Awaitable[T]) -> T:
+    """Await a layer read so that cancelling the caller always ends it.
+
+    The read runs as a task of its own; the caller waits on it through a
+    shield, which a cancel cannot miss, and then :func:`cancel` makes sure
+    the read ends too.
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        cancel(task)
+        raise
+
+
 def cancel(task: asyncio.Future[Any]) -> None:
     """Cancel a layer call, and cancel it again until it has ended.
 

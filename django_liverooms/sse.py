@@ -33,7 +33,7 @@ from . import protocol, streams
 from .broadcast import FRAME_EVENT, layer
 from .conf import conf
 from .fanout import private_channel_name
-from .layerwatch import LayerFailed, bounded, watch_for
+from .layerwatch import LayerFailed, bounded, cancellable, watch_for
 from .policy import Opening, Refused, reader_now
 from .revoke import RECHECK_EVENT
 
@@ -84,7 +84,7 @@ class Subscription:
         assert self.channel is not None
         try:
             while True:
-                event = await self.layer.receive(self.channel)
+                event = await cancellable(self.layer.receive(self.channel))
                 if event.get("type") == _STOP_EVENT:
                     return
                 self.queue.put_nowait(event)
