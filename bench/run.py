@@ -40,6 +40,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PER_PROCESS = 1700  # subscribers per load-generator process
+WARM_UP = 20  # sockets opened and closed before RSS is measured
 SINGLE_PROCESS = {"floor", "liverooms-daphne"}
 
 
@@ -233,6 +234,16 @@ def start_subscribers(server: Server, n: int) -> list[subprocess.Popen]:
     return procs
 
 
+def warm_up(server: Server) -> None:
+    """Open and close WARM_UP sockets, so that one-time costs (lazy imports,
+    the first database connection) are not counted as per-connection RSS."""
+    (proc,) = start_subscribers(server, WARM_UP)
+    json.loads(proc.stdout.readline())
+    proc.terminate()
+    proc.wait()
+    time.sleep(1.0)
+
+
 def run_case(case: Case, workdir: Path, redis_url: str, grace: float, ws: str) -> Result:
     result = Result(case)
     server = Server(case, workdir, redis_url, ws)
@@ -241,6 +252,7 @@ def run_case(case: Case, workdir: Path, redis_url: str, grace: float, ws: str) -
         server.start()
         # uvicorn's workers import Django after the port is already open.
         time.sleep(1.0 + (case.processes if case.processes > 1 else 0))
+        warm_up(server)
         rss_before = tree_rss(server.process.pid)
         subscribers = start_subscribers(server, case.n)
         for proc in subscribers:
