@@ -29,7 +29,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from . import protocol, streams
+from . import health, protocol, streams
 from .broadcast import FRAME_EVENT, layer
 from .conf import conf
 from .fanout import private_channel_name
@@ -61,9 +61,10 @@ def parse_resume(last_event_id: str | None, after: str | None) -> int | None:
 class Subscription:
     """One response's channel in the stream's group, read into a queue."""
 
-    def __init__(self, group: str) -> None:
+    def __init__(self, stream: Any) -> None:
         self.layer = layer()
-        self.group = group
+        self.stream = stream  # health's per-process census counts it
+        self.group = stream.group_name
         self.channel: str | None = None
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
@@ -148,7 +149,7 @@ async def event_stream(
     """
     yield protocol.sse_retry(conf.SSE_RETRY)
     stream = opening.stream
-    subscription = Subscription(stream.group_name)
+    subscription = Subscription(stream)
     getter: asyncio.Future[dict[str, Any]] | None = None
     try:
         try:
@@ -156,6 +157,7 @@ async def event_stream(
         except LayerFailed as exc:
             logger.warning("liverooms: SSE could not join %s: %s", stream.group_name, exc)
             return  # the browser reconnects after ``retry``
+        health.census().add(subscription)
         through = 0  # live frames at or below it were in the history
         async for chunk, covered in _history(kind, opening, after, bad_after):
             through = covered
@@ -195,6 +197,7 @@ async def event_stream(
     finally:
         if getter is not None:
             getter.cancel()
+        health.census().discard(subscription)
         await subscription.close()
 
 

@@ -285,6 +285,18 @@ async def test_a_disconnected_reader_leaves_the_group(blog):
     assert not layer.groups.get(blog.group_name)
 
 
+async def test_an_open_stream_counts_in_the_health_census(blog):
+    from django_liverooms import health
+
+    census = health.census()
+    before = census.counts()["connections"]
+    sse = await open_stream()
+    await sse.event()
+    assert census.counts()["connections"] == before + 1
+    await sse.close()
+    assert census.counts()["connections"] == before
+
+
 @pytest.mark.parametrize("value", ["x", "-1", "1.5", "9" * 30])
 async def test_a_bad_resume_point_is_reported_then_the_latest_history(blog, value):
     await apublish(blog, 2)
