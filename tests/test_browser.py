@@ -151,6 +151,5 @@ def test_the_example_refuses_cross_site_handshakes(example):
         with pytest.raises(InvalidStatus) as refused:
             connect(url, origin=origin, open_timeout=10)
         assert refused.value.response.status_code == 403, origin
-    same_site = connect(url, origin=f"http://127.0.0.1:{example.port}", open_timeout=10)
-    assert json.loads(same_site.recv(timeout=10))["type"] == "welcome"
-    same_site.close()
+    with connect(url, origin=f"http://127.0.0.1:{example.port}", open_timeout=10) as same_site:
+        assert json.loads(same_site.recv(timeout=10))["type"] == "welcome"

@@ -6,6 +6,7 @@ after each. Nothing may crash: no 1011 close, no 500, no traceback in the log.
 Runs on the in-memory channel layer (one server process), so it needs no Redis.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -30,6 +31,7 @@ class Server:
     """One daphne process of the test project, with a room, a blog and users."""
 
     def __init__(self, tmp_path):
+        self.sockets = contextlib.ExitStack()
         self.site = Site(
             DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
             LIVEROOMS_TEST_SETTINGS=json.dumps(UNLIMITED),
@@ -60,12 +62,15 @@ class Server:
 
     def open(self, path, user=None):
         headers = {"Cookie": self.cookies[user]} if user else None
-        socket = connect(
-            f"ws://127.0.0.1:{self.port}{path}",
-            origin=f"http://127.0.0.1:{self.port}",
-            additional_headers=headers,
-            open_timeout=10,
-            max_size=2**22,
+        # Entered (websockets 17 deprecates a bare connect()); stop() closes them all.
+        socket = self.sockets.enter_context(
+            connect(
+                f"ws://127.0.0.1:{self.port}{path}",
+                origin=f"http://127.0.0.1:{self.port}",
+                additional_headers=headers,
+                open_timeout=10,
+                max_size=2**22,
+            )
         )
         assert json.loads(socket.recv(timeout=10))["type"] == "welcome"
         assert json.loads(socket.recv(timeout=10))["type"] == "history"
@@ -93,7 +98,7 @@ class Server:
 
     def stop(self):
         try:
-            self.control.close()
+            self.sockets.close()
         finally:
             self.site.stop()
 
@@ -136,16 +141,16 @@ def test_bad_stream_paths_on_a_real_server(server):
     codes = {}
     for path in BAD_STREAM_PATHS:
         try:
-            socket = connect(
+            with connect(
                 f"ws://127.0.0.1:{server.port}/ws/{path}",
                 origin=f"http://127.0.0.1:{server.port}",
                 open_timeout=10,
-            )
+            ) as socket:
+                with pytest.raises(ConnectionClosed) as closed:
+                    socket.recv(timeout=10)
         except InvalidStatus as refused:  # a refusal at the HTTP level is allowed too
             codes[path] = refused.response.status_code
             continue
-        with pytest.raises(ConnectionClosed) as closed:
-            socket.recv(timeout=10)
         codes[path] = closed.value.rcvd.code
     assert codes == {path: 4404 for path in BAD_STREAM_PATHS}
     server.control_still_works()
