@@ -47,7 +47,7 @@ from channels.sessions import InstanceSessionWrapper
 
 from .broadcast import FRAME_EVENT
 from .conf import conf
-from .layerwatch import cancellable
+from .layerwatch import LayerFailed, cancellable
 
 logger = logging.getLogger(__name__)
 
@@ -307,7 +307,8 @@ def local_name() -> str:
 def reply_channel(consumer: Any) -> str:
     """Where a worker sends its replies to ``consumer`` (with ``"to"``)."""
     channel = hub_for(consumer.channel_layer).channel
-    assert channel is not None, "only a joined consumer gets replies"
+    if channel is None:  # the hub failed and is closing its sockets
+        raise LayerFailed("the fan-out hub lost its channel-layer subscription")
     return channel
 
 
