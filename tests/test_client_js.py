@@ -35,7 +35,7 @@ window.start = (options) => {
   const c = window.lr.connect({
     url: "/ws/chat/lobby/", historyUrl: "/live/chat/lobby/messages",
     backoffBase: 20, backoffCap: 40, abuseDelay: 60000, pingInterval: 100000,
-    pongTimeout: 100, gapTimeout: 100, ackTimeout: 100000, ...options,
+    pongTimeout: 100, gapTimeout: 100000, ackTimeout: 100000, ...options,
   });
   for (const type of ["status", "message", "ack", "failed", "reset", "error", "presence"]) {
     c.addEventListener(type, (e) => log.push([type, e.detail]));
@@ -210,7 +210,7 @@ def test_a_refused_send_is_given_back(page):
 
 
 def test_a_missing_seq_makes_it_resume(page):
-    connect_and_welcome(page, 2, [1, 2])
+    connect_and_welcome(page, 2, [1, 2], gapTimeout=100)
     run(page, "sockets[0].frame(msg(4))")  # 3 never comes
     page.wait_for_function("sockets.length === 2")
     assert run(page, "return sockets[1].url").endswith("?after=2")
@@ -223,13 +223,17 @@ def test_a_stale_socket_is_replaced(page):
 
 
 def test_a_pong_keeps_the_socket(page):
-    connect_and_welcome(page, pingInterval=50, pongTimeout=1000)
-    # The server answers every ping at once.
+    run(page, "start({pingInterval: 50, pongTimeout: 1000})")
+    # The server answers every ping at once: set up before the welcome, so
+    # that the first ping (50 ms after it) cannot go out unanswered.
     run(
         page,
         "const s = sockets[0], send = s.send.bind(s);"
         " s.send = (data) => { send(data); setTimeout(() => s.frame({type: 'pong'})); };",
     )
+    run(page, "sockets[0].open()")
+    run(page, "sockets[0].frame(welcome(0))")
+    run(page, "sockets[0].frame({type: 'history', items: [], complete: true})")
     page.wait_for_function("sockets[0].sent.filter(f => f.type === 'ping').length >= 3")
     assert run(page, "return sockets.length") == 1
 
