@@ -183,7 +183,7 @@ class Hub:
                         self.reader = None  # a join from now on starts a new reader
                         return
                 else:
-                    await self.forward(event)
+                    self.forward(event)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -212,7 +212,7 @@ class Hub:
                     # Closed under us; its disconnect() calls leave().
                     members.discard(consumer)
 
-    async def forward(self, event: dict[str, Any]) -> None:
+    def forward(self, event: dict[str, Any]) -> None:
         """Any other group event (e.g. revoke.py's recheck) goes to each local
         member, to run its handler there: these are rare."""
         for consumer in tuple(self.groups.get(event.get("group", ""), ())):
