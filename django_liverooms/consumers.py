@@ -68,13 +68,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
     counted_as: str | None = None  # the key this socket counts under in MAX_CONNECTIONS_PER_USER
     routed: asyncio.Lock | None = None  # orders the events the hub hands over
 
-    # Channels >= 4.2 runs close_old_connections() in a thread before every
-    # handler. Frame forwarding touches no database, so it skips that hop,
-    # which otherwise costs one thread round trip per delivered frame.
-    _NO_DB_HANDLERS = frozenset(
-        {broadcast.FRAME_EVENT, broadcast.REPLY_EVENT, workers.HANDLED_EVENT}
-    )
-
     @property  # type: ignore[override]
     def channel_layer_alias(self) -> str:
         return conf.CHANNEL_LAYER
@@ -113,10 +106,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 logger.exception("liverooms: handling %s failed", event.get("type"))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        if message["type"] in self._NO_DB_HANDLERS:
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
+        """AsyncConsumer.dispatch (channels >= 4.2) without its thread hop.
+
+        Channels runs close_old_connections() in the database thread before
+        every handler: one thread round trip per delivered frame and per
+        client frame. Every database call of these consumers goes through
+        database_sync_to_async, which closes old connections around the call
+        itself, so the extra hop buys nothing here. A subclass that queries
+        the database must do the same.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # Connection ----------------------------------------------------------
 

@@ -253,8 +253,11 @@ class StreamItem(TimeStampedModel, SoftDeletableModel):
         default_manager_name = "all_objects"  # the admin shows removed items too
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        # The row and its event (bridge.py) commit together. No savepoint:
+        # as with Model.save(), an error marks an enclosing atomic block for
+        # rollback.
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        with transaction.atomic(using=using):
+        with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
@@ -258,9 +259,10 @@ def reader_now(
     fresh = current_user(user, _session_scope(scope, session))
     if user.is_authenticated and not fresh.is_authenticated:
         raise Refused(protocol.CLOSE_FORBIDDEN, "Your session has ended; sign in and reconnect.")
-    current = type(stream)._default_manager.filter(pk=stream.pk).first()
-    if current is None:
-        raise Refused(protocol.CLOSE_NOT_FOUND, "This stream no longer exists.")
+    try:
+        current = type(stream)._default_manager.get(pk=stream.pk)
+    except ObjectDoesNotExist:
+        raise Refused(protocol.CLOSE_NOT_FOUND, "This stream no longer exists.") from None
     if not get_policy().can_read(fresh, current, scope):
         raise Refused(protocol.CLOSE_FORBIDDEN, "You may no longer read this stream.")
     return fresh, current

@@ -127,7 +127,7 @@ CHAT_COMMANDS = frozenset({"message", "typing", "ping"}) | MODERATION_COMMANDS
 LIVEBLOG_COMMANDS = frozenset({"ping"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per connection
 class Limits:
     max_frame_bytes: int = 16384
     max_body_length: int = 4000

@@ -36,7 +36,7 @@ def record_event(stream: Stream, frame: dict[str, Any], *, object_id: int | None
     """
     model = type(stream)
     using = router.db_for_write(model)
-    with transaction.atomic(using=using):
+    with transaction.atomic(using=using, savepoint=False):
         rows = model._base_manager.using(using).filter(pk=stream.pk)
         rows.update(last_seq=F("last_seq") + 1)
         seq = rows.values_list("last_seq", flat=True).get()
@@ -51,7 +51,7 @@ def record_event(stream: Stream, frame: dict[str, Any], *, object_id: int | None
     return seq
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per connection
 class Sender:
     """Who is posting: a user, or a guest identified by session or connection."""
 
@@ -76,10 +76,6 @@ def post_message(room: Room, sender: Sender, body: str, client_id: str | None) -
     """Store a chat message (once per client_id) and broadcast it on commit."""
     using = router.db_for_write(Message)
     with transaction.atomic(using=using):
-        if client_id is not None:
-            repeat = _repeated_send(room, sender, client_id)
-            if repeat is not None:
-                return repeat
         message = Message(
             room=room,
             author=sender.user,
@@ -92,7 +88,9 @@ def post_message(room: Room, sender: Sender, body: str, client_id: str | None) -
             with transaction.atomic(using=using):
                 message.save(using=using)
         except IntegrityError:
-            # The same send raced in from another connection and won.
+            # A repeated send (a resend after a reconnect, or the same send
+            # racing in from another connection): the unique client_id
+            # constraint found it, so the common case costs no extra query.
             repeat = _repeated_send(room, sender, client_id) if client_id else None
             if repeat is None:
                 raise

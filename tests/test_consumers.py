@@ -306,6 +306,27 @@ async def test_messages_from_code_reach_connected_readers(room):
     await reader.disconnect()
 
 
+async def test_handlers_make_no_extra_database_thread_hop(room, alice, monkeypatch):
+    # Channels >= 4.2 runs close_old_connections() in the database thread
+    # before every handler; these consumers' database calls do it themselves.
+    hops = []
+
+    async def counted():
+        hops.append(1)
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", counted)
+    sender, reader = client("/ws/chat/lobby/", alice), client("/ws/chat/lobby/")
+    await sender.open()
+    await reader.open()
+    await sender.send_frame({"type": "message", "body": "Hello", "client_id": "m1"})
+    assert (await reader.receive_frame())["body"] == "Hello"
+    await sender.send_frame({"type": "ping"})
+    assert any(frame["type"] == "pong" for frame in [await sender.receive_frame() for _ in "ab"])
+    await sender.disconnect()
+    await reader.disconnect()
+    assert hops == []
+
+
 async def test_concurrent_senders_get_gapless_increasing_seqs(room, alice):
     senders = [client("/ws/chat/lobby/", alice) for _ in range(4)]
     for s in senders:
