@@ -6,7 +6,8 @@ load-generator processes, posts ``rate`` chat messages a second for
 Prints a table, and writes results.json, results.md (paste into
 docs/performance.md) and results.png into ``--out``.
 
-Servers: ``floor`` (bare websockets + broadcast()), ``tutorial`` (the
+Servers: ``floor`` (bare websockets + broadcast()), ``asgi-floor`` (the
+same broadcast as a bare ASGI app on uvicorn), ``tutorial`` (the
 Channels tutorial consumer, uvicorn defaults), ``liverooms`` (uvicorn,
 per-message deflate off, every message stored in SQLite WAL before it is
 broadcast), and for "what each optimisation bought": ``liverooms-consumer``
@@ -41,7 +42,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PER_PROCESS = 1700  # subscribers per load-generator process
 WARM_UP = 20  # sockets opened and closed before RSS is measured
-SINGLE_PROCESS = {"floor", "liverooms-daphne"}
+FLOORS = {"floor", "asgi-floor"}  # no Django, no database, no channel layer
+# Always one process: the floors broadcast to the sockets of their own
+# process only, and daphne has no --workers.
+SINGLE_PROCESS = {"floor", "asgi-floor", "liverooms-daphne"}
 
 
 @dataclass
@@ -154,6 +158,10 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/chat/bench/"
 
     @property
+    def uses_django(self) -> bool:
+        return self.case.server not in FLOORS
+
+    @property
     def welcome(self) -> bool:
         return self.case.server != "tutorial"
 
@@ -170,6 +178,8 @@ class Server:
             uvicorn += ["--ws", self.ws]
         if server == "floor":
             return [PY, "-m", "bench.floor", "--port", port]
+        if server == "asgi-floor":
+            return [*uvicorn, "--ws-per-message-deflate", "false", "bench.asgi_floor:app"]
         if server == "tutorial":
             return [*uvicorn, "bench.asgi:tutorial"]
         if server == "liverooms-deflate":
@@ -179,7 +189,7 @@ class Server:
         return [*uvicorn, "--ws-per-message-deflate", "false", "bench.asgi:liverooms"]
 
     def start(self) -> None:
-        if self.case.server != "floor":
+        if self.uses_django:
             manage = [PY, "-m", "django"]
             subprocess.run([*manage, "migrate", "-v0"], env=self.env, cwd=ROOT, check=True)
             code = (
@@ -202,7 +212,7 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.log.close()
-        if self.case.server != "floor":
+        if self.uses_django:
             self.clean_redis()
 
     def clean_redis(self) -> None:
@@ -379,7 +389,7 @@ def chart(results: list[Result], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--servers", default="floor,tutorial,liverooms")
+    parser.add_argument("--servers", default="floor,asgi-floor,tutorial,liverooms")
     parser.add_argument("--n", default="100,1000,5000", help="subscriber counts")
     parser.add_argument("--rate", type=float, default=10, help="messages per second")
     parser.add_argument("--duration", type=float, default=10, help="seconds of sending")
@@ -411,7 +421,7 @@ def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
     # The tutorial runs on the layer the tutorial uses: RedisChannelLayer.
-    # floor and daphne serve from one process: --processes applies to uvicorn only.
+    # --processes applies to the uvicorn cases that use Django (SINGLE_PROCESS).
     counts = [int(p) for p in args.processes.split(",")]
     cases = [
         Case(

@@ -23,6 +23,10 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ.get("BENCH_DB", "/tmp/liverooms-bench.sqlite3"),
+        # Persistent connections, as docs/deployment.md recommends: with 0,
+        # every stored message would reopen the database (and SQLite would
+        # checkpoint its WAL on every close).
+        "CONN_MAX_AGE": 60,
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,

@@ -1,0 +1,66 @@
+"""The ASGI floor: the floor's broadcast as a bare ASGI app, served by uvicorn.
+
+What any ASGI application pays on uvicorn before it does anything of its
+own: welcome on connect, and each chat ``message`` stamped with a seq and
+handed to every socket's ``send`` (encoded once, no Channels, no layer, no
+database). ``python -m bench --servers asgi-floor`` runs it with the same
+uvicorn flags as django-liverooms.
+"""
+
+import json
+
+sends: set = set()
+seq = 0
+
+WELCOME = json.dumps(
+    {
+        "type": "welcome",
+        "stream": "chat",
+        "slug": "bench",
+        "seq": 0,
+        "user": {"id": None, "name": "guest"},
+        "can_post": True,
+    }
+)
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": WELCOME})
+    sends.add(send)
+    try:
+        while (event := await receive())["type"] == "websocket.receive":
+            await broadcast(json.loads(event.get("text") or "{}"))
+    finally:
+        sends.discard(send)
+
+
+async def broadcast(frame: dict) -> None:
+    global seq
+    if frame.get("type") != "message":
+        return
+    seq += 1
+    text = json.dumps(
+        {
+            "type": "message",
+            "seq": seq,
+            "id": seq,
+            "slug": "bench",
+            "body": frame["body"],
+            "author": {"id": None, "name": "guest"},
+            "created": "",
+            "client_id": frame.get("client_id"),
+        }
+    )
+    message = {"type": "websocket.send", "text": text}
+    for other in tuple(sends):
+        try:
+            await other(message)
+        except Exception:  # closed under us
+            sends.discard(other)
