@@ -28,6 +28,7 @@ import math
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -312,6 +313,29 @@ def run_case(case: Case, workdir: Path, redis_url: str, grace: float, ws: str) -
     return result
 
 
+def median(runs: list[Result]) -> Result:
+    """One row for several rounds of a case: totals of what was delivered
+    and lost, medians of the figures."""
+    if len(runs) == 1:
+        return runs[0]
+    result = Result(runs[0].case)
+    for name in ("opened", "sent", "expected", "delivered", "lost"):
+        setattr(result, name, sum(getattr(r, name) for r in runs))
+    for name in (
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "deliveries_per_s",
+        "cpu_s_per_1000",
+        "rss_kib_per_conn",
+    ):
+        setattr(result, name, statistics.median(getattr(r, name) for r in runs))
+    cpu = sorted(r.cpu_s_per_1000 for r in runs)
+    result.notes = [note for r in runs for note in r.notes]
+    result.notes.append(f"median of {len(runs)} rounds; CPU s/1k {cpu[0]:.4f}-{cpu[-1]:.4f}")
+    return result
+
+
 COLUMNS = [
     ("case", 34),
     ("delivered", 12),
@@ -411,6 +435,12 @@ def main() -> None:
         default="1",
         help="server processes behind one port (uvicorn --workers), comma-separated, e.g. 1,2,4",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of every case, interleaved; the table shows totals and medians",
+    )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
@@ -444,17 +474,27 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = []
+    rounds: list[list[Result]] = [[] for _ in cases]
     with tempfile.TemporaryDirectory(prefix="liverooms-bench-") as workdir:
-        for case in cases:
-            print(f"running {case.label} ...", flush=True)
-            results.append(run_case(case, Path(workdir), args.redis_url, args.grace, args.ws))
-            print(text_table(results[-1:]).splitlines()[-1], flush=True)
+        # Round by round, so that a slow spell of the machine hits every case.
+        for number in range(1, args.repeat + 1):
+            for case, runs in zip(cases, rounds, strict=True):
+                of = f" (round {number} of {args.repeat})" if args.repeat > 1 else ""
+                print(f"running {case.label}{of} ...", flush=True)
+                runs.append(run_case(case, Path(workdir), args.redis_url, args.grace, args.ws))
+                print(text_table(runs[-1:]).splitlines()[-1], flush=True)
+    results = [median(runs) for runs in rounds]
 
     table = text_table(results)
     print("\n" + table)
     (out / "results.json").write_text(
-        json.dumps([{**asdict(r), "label": r.case.label} for r in results], indent=1)
+        json.dumps(
+            [
+                {**asdict(r), "label": r.case.label, "rounds": [asdict(x) for x in runs]}
+                for r, runs in zip(results, rounds, strict=True)
+            ],
+            indent=1,
+        )
     )
     command = "python -m bench " + " ".join(sys.argv[1:])
     (out / "results.md").write_text(f"Command: `{command.strip()}`\n\n{markdown_table(results)}\n")
