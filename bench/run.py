@@ -12,7 +12,7 @@ Channels tutorial consumer, uvicorn defaults), ``liverooms`` (uvicorn,
 per-message deflate off, every message stored in SQLite WAL before it is
 broadcast), and for "what each optimisation bought": ``liverooms-consumer``
 (LIVEROOMS FANOUT="consumer"), ``liverooms-deflate`` (uvicorn's default
-compression on), ``liverooms-daphne``.
+compression on), ``liverooms-daphne`` and ``liverooms-granian``.
 
 ``--processes 1,2,4`` runs each uvicorn case with that many server processes
 sharing one listening socket (``uvicorn --workers N``): clients spread over
@@ -27,6 +27,7 @@ import json
 import math
 import os
 import resource
+import shlex
 import socket
 import statistics
 import subprocess
@@ -45,8 +46,8 @@ PER_PROCESS = 1700  # subscribers per load-generator process
 WARM_UP = 20  # sockets opened and closed before RSS is measured
 FLOORS = {"floor", "asgi-floor"}  # no Django, no database, no channel layer
 # Always one process: the floors broadcast to the sockets of their own
-# process only, and daphne has no --workers.
-SINGLE_PROCESS = {"floor", "asgi-floor", "liverooms-daphne"}
+# process only; daphne and granian are compared with uvicorn on one process.
+SINGLE_PROCESS = {"floor", "asgi-floor", "liverooms-daphne", "liverooms-granian"}
 
 
 @dataclass
@@ -187,6 +188,10 @@ class Server:
             return [*uvicorn, "bench.asgi:liverooms"]
         if server == "liverooms-daphne":
             return [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "bench.asgi:liverooms"]
+        if server == "liverooms-granian":
+            granian = [PY, "-m", "granian", "--interface", "asginl", "--host", "127.0.0.1"]
+            granian += ["--port", port, "--log-level", "warning", "--backlog", "4096"]
+            return [*granian, "bench.asgi:liverooms"]
         return [*uvicorn, "--ws-per-message-deflate", "false", "bench.asgi:liverooms"]
 
     def start(self) -> None:
@@ -359,7 +364,7 @@ def row(r: Result) -> list[str]:
         f"{r.p99_ms:.1f}",
         f"{r.max_ms:.0f}",
         f"{r.deliveries_per_s:.0f}",
-        f"{r.cpu_s_per_1000:.3f}",
+        f"{r.cpu_s_per_1000:.4f}",
         f"{r.rss_kib_per_conn:.1f}",
     ]
 
@@ -496,8 +501,8 @@ def main() -> None:
             indent=1,
         )
     )
-    command = "python -m bench " + " ".join(sys.argv[1:])
-    (out / "results.md").write_text(f"Command: `{command.strip()}`\n\n{markdown_table(results)}\n")
+    command = shlex.join(["python", "-m", "bench", *sys.argv[1:]])
+    (out / "results.md").write_text(f"Command: `{command}`\n\n{markdown_table(results)}\n")
     chart(results, out / "results.png")
     print(f"\nwrote {out}/results.json, results.md, results.png")
 
