@@ -9,19 +9,10 @@ uvicorn flags as django-liverooms.
 
 import json
 
+from bench.floor import message_text, welcome_text
+
 sends: set = set()
 seq = 0
-
-WELCOME = json.dumps(
-    {
-        "type": "welcome",
-        "stream": "chat",
-        "slug": "bench",
-        "seq": 0,
-        "user": {"id": None, "name": "guest"},
-        "can_post": True,
-    }
-)
 
 
 async def app(scope, receive, send):
@@ -32,7 +23,7 @@ async def app(scope, receive, send):
         return
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.send", "text": WELCOME})
+    await send({"type": "websocket.send", "text": welcome_text(seq)})
     sends.add(send)
     try:
         while (event := await receive())["type"] == "websocket.receive":
@@ -46,19 +37,7 @@ async def broadcast(frame: dict) -> None:
     if frame.get("type") != "message":
         return
     seq += 1
-    text = json.dumps(
-        {
-            "type": "message",
-            "seq": seq,
-            "id": seq,
-            "slug": "bench",
-            "body": frame["body"],
-            "author": {"id": None, "name": "guest"},
-            "created": "",
-            "client_id": frame.get("client_id"),
-        }
-    )
-    message = {"type": "websocket.send", "text": text}
+    message = {"type": "websocket.send", "text": message_text(seq, frame)}
     for other in tuple(sends):
         try:
             await other(message)

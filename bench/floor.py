@@ -15,42 +15,46 @@ clients: set = set()
 seq = 0
 
 
+def welcome_text(seq: int) -> str:
+    return json.dumps(
+        {
+            "type": "welcome",
+            "stream": "chat",
+            "slug": "bench",
+            "seq": seq,
+            "user": {"id": None, "name": "guest"},
+            "can_post": True,
+        }
+    )
+
+
+def message_text(seq: int, frame: dict) -> str:
+    """The ``message`` frame for a client's chat ``message``, stamped with ``seq``."""
+    return json.dumps(
+        {
+            "type": "message",
+            "seq": seq,
+            "id": seq,
+            "slug": "bench",
+            "body": frame["body"],
+            "author": {"id": None, "name": "guest"},
+            "created": "",
+            "client_id": frame.get("client_id"),
+        }
+    )
+
+
 async def handler(websocket):
     global seq
     clients.add(websocket)
     try:
-        await websocket.send(
-            json.dumps(
-                {
-                    "type": "welcome",
-                    "stream": "chat",
-                    "slug": "bench",
-                    "seq": seq,
-                    "user": {"id": None, "name": "guest"},
-                    "can_post": True,
-                }
-            )
-        )
+        await websocket.send(welcome_text(seq))
         async for text in websocket:
             frame = json.loads(text)
             if frame.get("type") != "message":
                 continue
             seq += 1
-            broadcast(
-                clients,
-                json.dumps(
-                    {
-                        "type": "message",
-                        "seq": seq,
-                        "id": seq,
-                        "slug": "bench",
-                        "body": frame["body"],
-                        "author": {"id": None, "name": "guest"},
-                        "created": "",
-                        "client_id": frame.get("client_id"),
-                    }
-                ),
-            )
+            broadcast(clients, message_text(seq, frame))
     except websockets.ConnectionClosed:
         pass
     finally:
