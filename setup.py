@@ -74,6 +74,16 @@ setup(
     extras_require={
         # What example_project needs to run.
         "example": ["daphne>=4.1", "psycopg[binary]>=3.1"],
+        # python -m bench (docs/performance.md): the servers it compares, with
+        # uvicorn's uvloop and httptools, as the published figures were taken.
+        "bench": [
+            "uvicorn[standard]>=0.50",
+            "websockets>=13.0",
+            "daphne>=4.1",
+            "granian>=2.0",
+            "psutil>=5.9",
+            "matplotlib>=3.7",
+        ],
         # The test suite: WebsocketCommunicator comes with channels; the
         # Redis and PostgreSQL tests use real servers; the live tests run
         # daphne and uvicorn processes and connect to them with websockets.
