@@ -43,6 +43,18 @@ def fresh_channel_layers():
 
 
 @pytest.fixture(autouse=True)
+def close_database_thread_connections():
+    # With no async_to_sync around them, database_sync_to_async calls run in
+    # asgiref's one executor thread, whose connections the test runner does
+    # not see: left open, PostgreSQL refuses to drop the test database.
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture(autouse=True)
 def fresh_presence():
     # The in-process presence store outlives a test; stream ids are reused.
     from django_liverooms import presence
