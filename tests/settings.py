@@ -81,23 +81,30 @@ def _database(url):
 
 DATABASES = {"default": _database(os.environ.get("DATABASE_URL"))}
 
-REDIS_URL = os.environ.get("REDIS_URL")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
+
+def redis_channel_layers(*urls, prefix=None):
+    """CHANNEL_LAYERS for a RedisChannelLayer over ``urls`` (several: sharded),
+    with the pool checks E013/E014 ask for, under a prefix of its own so that
+    runs sharing one Redis do not see each other's groups."""
+    return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # Several URLs, comma-separated: a sharded layer (tests/test_scaleout.py).
                 "hosts": [
-                    {"address": url, "max_connections": 10000, "socket_timeout": 30}
-                    for url in REDIS_URL.split(",")
+                    {"address": url, "max_connections": 10000, "socket_timeout": 30} for url in urls
                 ],
-                # Parallel runs on one Redis must not see each other's groups.
-                "prefix": os.environ.get("LIVEROOMS_TEST_LAYER_PREFIX")
-                or f"liverooms-test-{uuid.uuid4().hex[:8]}",
+                "prefix": prefix or f"liverooms-test-{uuid.uuid4().hex[:8]}",
             },
         }
     }
+
+
+REDIS_URL = os.environ.get("REDIS_URL")
+if REDIS_URL:
+    # Several URLs, comma-separated: a sharded layer (tests/test_scaleout.py).
+    CHANNEL_LAYERS = redis_channel_layers(
+        *REDIS_URL.split(","), prefix=os.environ.get("LIVEROOMS_TEST_LAYER_PREFIX")
+    )
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -4,7 +4,6 @@ import asyncio
 import json
 import shutil
 import time
-import uuid
 from io import StringIO
 
 import pytest
@@ -19,6 +18,7 @@ from django_liverooms.testing import StreamCommunicator
 from .asgi import application
 from .conftest import missing_service
 from .processes import RedisServer, free_port
+from .settings import redis_channel_layers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,16 +36,7 @@ def run(*args):
 
 
 def redis_layer(url, **liverooms):
-    layers = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": url, "max_connections": 10000, "socket_timeout": 30}],
-                "prefix": f"liverooms-health-{uuid.uuid4().hex[:8]}",
-            },
-        }
-    }
-    return override_settings(CHANNEL_LAYERS=layers, LIVEROOMS=liverooms)
+    return override_settings(CHANNEL_LAYERS=redis_channel_layers(url), LIVEROOMS=liverooms)
 
 
 @override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})

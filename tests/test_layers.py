@@ -1,7 +1,6 @@
 """Channel-layer behaviour in this process: the real Redis layer, and worker mode."""
 
 import asyncio
-import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -16,21 +15,14 @@ from django_liverooms.testing import StreamCommunicator
 
 from .asgi import application
 from .factories import make_user
+from .settings import redis_channel_layers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def redis_layers(redis_url):
-    layers = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": redis_url, "max_connections": 10000, "socket_timeout": 30}],
-                "prefix": f"liverooms-test-{uuid.uuid4().hex[:8]}",
-            },
-        }
-    }
+    layers = redis_channel_layers(redis_url)
     with override_settings(CHANNEL_LAYERS=layers):
         yield layers
 
