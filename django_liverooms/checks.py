@@ -309,6 +309,35 @@ def check_sse(**kwargs: Any) -> list[Any]:
 
 
 @register(Tags.compatibility)
+def check_output_bounds(**kwargs: Any) -> list[Any]:
+    """The bounds that close a socket which does not keep up (outbox.py)."""
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    errors: list[Any] = []
+    queue_bytes = conf.SEND_QUEUE_BYTES
+    if isinstance(queue_bytes, bool) or not isinstance(queue_bytes, int) or queue_bytes < 1024:
+        errors.append(
+            Error(
+                f"LIVEROOMS['SEND_QUEUE_BYTES'] is {queue_bytes!r}.",
+                hint="Use a whole number of bytes, at least 1024 and above MAX_FRAME_BYTES "
+                f"(default {DEFAULTS['SEND_QUEUE_BYTES']}).",
+                id="liverooms.E070",
+            )
+        )
+    timeout = conf.SEND_TIMEOUT
+    if not _is_number(timeout) or not 0 < timeout < float("inf"):
+        errors.append(
+            Error(
+                f"LIVEROOMS['SEND_TIMEOUT'] is {timeout!r}.",
+                hint="Use a positive number of seconds a send to one socket may wait "
+                f"(default {DEFAULTS['SEND_TIMEOUT']}).",
+                id="liverooms.E071",
+            )
+        )
+    return errors
+
+
+@register(Tags.compatibility)
 def check_websocket_prefix(**kwargs: Any) -> list[Any]:
     if not isinstance(conf.raw, dict):
         return []  # E001

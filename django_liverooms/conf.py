@@ -86,6 +86,12 @@ DEFAULTS: dict[str, Any] = {
     "SSE_RETRY": 3000,
     # Longest mute, in minutes, a moderator may give over the socket.
     "MAX_MUTE_MINUTES": 60 * 24 * 365,
+    # A socket that does not keep up is closed with 4408 (outbox.py): when the
+    # frames waiting for it exceed this many bytes (with the server's own
+    # write buffer, under uvicorn and daphne), or one send to it has not
+    # completed within SEND_TIMEOUT seconds. The client resumes with ?after=.
+    "SEND_QUEUE_BYTES": 1024 * 1024,
+    "SEND_TIMEOUT": 10.0,
     # Where asgi.py mounts websocket_include(), for the template tags' widgets:
     # a path ("/ws/") on this site, or a ws:// or wss:// URL of another host.
     "WEBSOCKET_PREFIX": "/ws/",

@@ -29,6 +29,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
 from . import (
+    _compat,
     broadcast,
     fanout,
     health,
@@ -40,6 +41,7 @@ from . import (
     workers,
 )
 from .conf import conf
+from .outbox import Outbox
 from .policy import Opening, Refused, get_policy, open_stream, reader_now
 
 logger = logging.getLogger(__name__)
@@ -85,7 +87,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = layer
         self.channel_name = fanout.local_name()
-        self.base_send = fanout.server_send(send)
+        self.base_send = send
         try:
             while True:  # await_many_dispatch with one source, minus its task per message
                 await self.dispatch(await receive())
@@ -285,18 +287,30 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def liverooms_layer_failed(self, event: dict[str, Any]) -> None:
         await self.layer_failed()
 
+    # AsyncConsumer.__call__ assigns base_send, which accept(), send() and
+    # close() all write through; every message goes to the socket's outbox
+    # instead, which never waits for a slow reader (outbox.py).
+    @property
+    def base_send(self) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        return self._put
+
+    @base_send.setter
+    def base_send(self, send: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        self.outbox = Outbox(_compat.server_send(send), self.too_slow)
+
+    async def _put(self, message: dict[str, Any]) -> None:
+        self.outbox.put(message)
+
+    def too_slow(self) -> None:
+        """The outbox's bound was hit: close with 4408 without waiting for the peer."""
+        self.outbox.close_now(protocol.CLOSE_TOO_SLOW)
+
     async def send(
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
     ) -> None:
         if self.layer_lost:  # a frame after the 4503 close would be an ASGI error
             return
-        try:
-            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        except Exception as exc:
-            # The client went away while we answered (daphne raises autobahn's
-            # Disconnected, other servers OSError or RuntimeError); the
-            # websocket.disconnect that follows ends the consumer.
-            logger.debug("liverooms: send on a closed socket: %r", exc)
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
     # Live frames: joined before the history is read (see the module doc) --
 

@@ -30,9 +30,9 @@ through the hub: sent to the hub's channel with ``"to"`` naming the socket,
 or sent to the group and handed to each local member. That saves each idle
 socket a layer read (a task, a queue and a Redis receive buffer).
 
-Known limit: a frame is written to the local sockets one after another, so a
-client that stops reading delays the others once the server's write buffer
-for it is full, until the ASGI server's keepalive closes it.
+Each socket's frames go through its own :class:`~.outbox.Outbox`, which
+never makes the hub wait: a client that stops reading delays only itself,
+and is closed with 4408 once it is over its bound (outbox.py).
 """
 
 from __future__ import annotations
@@ -43,11 +43,10 @@ import uuid
 import weakref
 from typing import Any, Protocol
 
-from channels.sessions import InstanceSessionWrapper
-
 from .broadcast import FRAME_EVENT
 from .conf import conf
 from .layerwatch import LayerFailed, cancellable
+from .outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +66,9 @@ class Member(Protocol):
 
     def wants(self, seq: int | None, skip: str | None) -> bool: ...
 
-    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None: ...
+    outbox: Outbox
 
-    async def base_send(self, message: dict[str, Any]) -> None: ...
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None: ...
 
     async def layer_failed(self) -> None: ...
 
@@ -135,6 +134,8 @@ class Hub:
             if self.groups.get(group) is not members or members:
                 return  # someone joined meanwhile
             del self.groups[group]
+            if self.channel is None:
+                return  # the subscription failed (_fail): nothing to leave
             try:
                 await self.layer.group_discard(group, self.channel)
             except Exception:
@@ -177,7 +178,7 @@ class Hub:
                 if "to" in event:
                     self.route(event)
                 elif event.get("type") == FRAME_EVENT:
-                    await self.deliver(event)
+                    self.deliver(event)
                 elif event.get("type") == STOP_EVENT:
                     if not self.groups:
                         self.reader = None  # a join from now on starts a new reader
@@ -191,26 +192,25 @@ class Hub:
             self.reader = None  # this task ends here; _fail must not cancel it
             await self._fail()
 
-    async def deliver(self, event: dict[str, Any]) -> None:
-        """Write one broadcast to the local members of its group."""
+    def deliver(self, event: dict[str, Any]) -> None:
+        """Hand one broadcast to the local members of its group.
+
+        Nothing here waits for a socket: each member's outbox takes the frame
+        and writes it when the socket can take it (outbox.py).
+        """
         members = self.groups.get(event.get("group", ""))
         if not members:
             return
         seq, skip = event["seq"], event.get("skip")
-        # One ASGI message for every socket, handed to the server's send as
-        # AsyncWebsocketConsumer.send() would, minus two coroutine layers.
+        # One ASGI message for every socket, as AsyncWebsocketConsumer.send() builds it.
         message = {"type": "websocket.send", "text": event["text"]}
         pending = self.pending
-        for consumer in tuple(members):
+        for consumer in members:
             held = pending.get(consumer)
             if held is not None:
                 held.append(event)
             elif consumer.wants(seq, skip):
-                try:
-                    await consumer.base_send(message)
-                except Exception:
-                    # Closed under us; its disconnect() calls leave().
-                    members.discard(consumer)
+                consumer.outbox.put(message)
 
     def forward(self, event: dict[str, Any]) -> None:
         """Any other group event (e.g. revoke.py's recheck) goes to each local
@@ -282,18 +282,6 @@ def hub_for(layer: Any) -> Hub:
     if hub is None:
         hub = _hubs[layer] = Hub(layer)
     return hub
-
-
-def server_send(send: Any) -> Any:
-    """The ASGI server's own send, from under channels' session middleware.
-
-    channels 4.x ``InstanceSessionWrapper.send`` reads the lazy session on
-    every message to save it on ``http.response.start`` only; a WebSocket
-    never sends that, and the hub would pay for it once per frame and socket.
-    """
-    while isinstance(getattr(send, "__self__", None), InstanceSessionWrapper):
-        send = send.__self__.real_send
-    return send
 
 
 def local_name() -> str:

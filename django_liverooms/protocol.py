@@ -39,6 +39,8 @@ CLOSE_UNAVAILABLE = 4503
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_ABUSE = 4429
+# Addition: the socket did not keep up with its frames (outbox.py); resume with ?after=.
+CLOSE_TOO_SLOW = 4408
 
 
 def is_valid_slug(slug: object) -> bool:

@@ -73,19 +73,15 @@ class Site:
         self.processes.append(process)
         return process
 
-    def server(self, port=None, application="tests.asgi:application"):
-        """daphne serving ``application`` on ``port`` (a free one by default)."""
+    def server(self, port=None, application="tests.asgi:application", server="daphne"):
+        """``server`` (daphne or uvicorn) serving ``application`` on ``port``
+        (a free one by default)."""
         port = port or free_port()
-        process = self.start(
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            application,
-        )
+        if server == "uvicorn":
+            args = ["uvicorn", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"]
+        else:
+            args = ["daphne", "-b", "127.0.0.1", "-p", str(port)]
+        process = self.start(sys.executable, "-m", *args, application)
         wait_for_port(port, process)
         self.servers[port] = process
         return port

@@ -118,3 +118,12 @@ SILENCED_SYSTEM_CHECKS = ["liverooms.W010"]
 
 # Extra LIVEROOMS keys for server processes started by tests (JSON).
 LIVEROOMS.update(json.loads(os.environ.get("LIVEROOMS_TEST_SETTINGS", "{}")))
+
+# Server processes started by tests log the app's INFO lines (e.g. a socket
+# closed as too slow), which their tests read.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django_liverooms": {"handlers": ["console"], "level": "INFO"}},
+}

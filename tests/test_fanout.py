@@ -9,9 +9,10 @@ import pytest
 from channels.layers import InMemoryChannelLayer
 from django.test import override_settings
 
-from django_liverooms import fanout
+from django_liverooms import _compat, fanout
 from django_liverooms.broadcast import Broadcast
 from django_liverooms.consumers import StreamConsumer
+from django_liverooms.outbox import Outbox
 
 from .conftest import REDIS_URL
 from .processes import free_port, wait_for_port
@@ -28,16 +29,17 @@ class Member:
         self.channel_name, self.through, self.group = name, through, group
         self.got = []
         self.failed = asyncio.Event()
+        self.outbox = Outbox(self.server_send, on_slow=lambda: None)
 
     def fanout_group(self):
         return self.group
 
-    async def send(self, text_data=None, bytes_data=None):
-        self.got.append(text_data)
-
-    async def base_send(self, message):
+    async def server_send(self, message):
         assert message["type"] == "websocket.send"
-        await self.send(text_data=message["text"])
+        self.got.append(message["text"])
+
+    async def send(self, text_data=None, bytes_data=None):
+        self.outbox.put({"type": "websocket.send", "text": text_data})
 
     async def layer_failed(self):
         self.failed.set()
@@ -291,5 +293,5 @@ def test_the_hub_writes_with_the_servers_own_send_under_session_middleware():
 
     inner = InstanceSessionWrapper({"cookies": {}}, server_send)
     outer = InstanceSessionWrapper({"cookies": {}}, inner.send)
-    assert fanout.server_send(outer.send) is server_send
-    assert fanout.server_send(server_send) is server_send
+    assert _compat.server_send(outer.send) is server_send
+    assert _compat.server_send(server_send) is server_send
