@@ -155,7 +155,8 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
     try:
         from channels_redis.utils import create_pool, decode_hosts
 
-        pools = [(host, create_pool(host)) for host in decode_hosts(hosts)]
+        decoded = decode_hosts(hosts)
+        pools = [(host, create_pool(host)) for host in decoded]
     except Exception as exc:
         return [
             Error(
@@ -165,7 +166,8 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
             )
         ]
     errors: list[Any] = []
-    for host, pool in pools:
+    written = list(hosts) if hosts else [None] * len(pools)  # as in settings, for the hints
+    for entry, (host, pool) in zip(written, pools, strict=True):
         name = host.get("address") or host.get("master_name") or host.get("host")
         max_connections = getattr(pool, "max_connections", None)
         if max_connections is not None and max_connections < MIN_MAX_CONNECTIONS:
@@ -174,7 +176,7 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
                     f"Redis host {name!r} of channel layer {alias!r} allows only "
                     f"{max_connections} pooled connections; past about that many "
                     "sockets per process, connects fail with 'Too many connections'.",
-                    hint=f'Set "max_connections": {MIN_MAX_CONNECTIONS * 10} (or more) in the host dict.',
+                    hint=_pool_hint(entry, host, f'"max_connections": {MIN_MAX_CONNECTIONS * 10}'),
                     id="liverooms.E013",
                 )
             )
@@ -185,11 +187,28 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
                     f"Redis host {name!r} of channel layer {alias!r} times reads out "
                     f"after {timeout} s, while channels-redis blocks for 5 s waiting "
                     "for messages; idle consumers then fail.",
-                    hint='Set "socket_timeout": 30 (or more) in the host dict.',
+                    hint=_pool_hint(entry, host, '"socket_timeout": 30'),
                     id="liverooms.E014",
                 )
             )
     return errors
+
+
+def _pool_hint(entry: Any, host: dict[str, Any], setting: str) -> str:
+    """Where to put a pool setting: in the host dict, or in the dict that replaces
+    a URL string or (host, port) tuple, which cannot carry it."""
+    if isinstance(entry, dict):
+        return f"Set {setting} (or more) in the host dict."
+    if "address" in host:
+        address = host["address"]
+    else:  # a (host, port) tuple
+        address = f"redis://{host.get('host')}:{host.get('port')}"
+    example = (
+        f'{{"address": "{address}", "max_connections": {MIN_MAX_CONNECTIONS * 10}, '
+        '"socket_timeout": 30}'
+    )
+    written = "the default host" if entry is None else f"the host {entry!r}"
+    return f"Set {setting} (or more): write {written} in the dict form, {example}."
 
 
 def _is_number(value: Any) -> bool:

@@ -362,3 +362,35 @@ def test_worker_mode_needs_a_shared_layer(layers, persistence, expected):
         errors = checks.check_worker_layer()
     assert ids(errors) == expected
     assert all(e.hint for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        (("10.0.0.5", 6379), "redis://10.0.0.5:6379"),
+        ("redis://10.0.0.5:6379/1", "redis://10.0.0.5:6379/1"),
+    ],
+)
+def test_pool_hints_show_the_dict_form_for_tuple_and_url_hosts(settings, host, address):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [host]},
+        }
+    }
+    errors = checks.check_channels()
+    assert ids(errors) == ["liverooms.E013", "liverooms.E014"]
+    for error in errors:
+        assert "host dict" not in error.hint  # there is none to set it in
+        assert f'{{"address": "{address}", "max_connections": 10000, "socket_timeout": 30}}' in (
+            error.hint
+        )
+
+
+def test_pool_hints_for_a_dict_host_say_where_the_key_goes():
+    with override_settings(CHANNEL_LAYERS=redis_layer()):
+        hints = [e.hint for e in checks.check_channels()]
+    assert hints == [
+        'Set "max_connections": 10000 (or more) in the host dict.',
+        'Set "socket_timeout": 30 (or more) in the host dict.',
+    ]
