@@ -463,16 +463,11 @@ def _liverooms_mounts(application: Any) -> list[str | None]:
     ``.application``) and URLRouters; a prefix is None where a ``re_path``
     makes it unknowable. Raises _Undecided on an object it cannot look into.
     """
-    from channels.routing import ProtocolTypeRouter
-
-    if isinstance(application, ProtocolTypeRouter):
-        websocket = application.application_mapping.get("websocket")
-        return [] if websocket is None else _mounts_in(websocket, "", depth=0)
     return _mounts_in(application, "", depth=0)
 
 
 def _mounts_in(app: Any, prefix: str | None, depth: int) -> list[str | None]:
-    from channels.routing import URLRouter
+    from channels.routing import ProtocolTypeRouter, URLRouter
     from django.urls import URLPattern
     from django.urls.resolvers import RoutePattern
 
@@ -480,6 +475,9 @@ def _mounts_in(app: Any, prefix: str | None, depth: int) -> list[str | None]:
 
     if depth > 50:
         raise _Undecided  # a cycle, or something stranger than a stack of middleware
+    if isinstance(app, ProtocolTypeRouter):
+        websocket = app.application_mapping.get("websocket")
+        return [] if websocket is None else _mounts_in(websocket, prefix, depth + 1)
     consumer = getattr(app, "consumer_class", None)
     if isinstance(consumer, type):
         return [prefix] if issubclass(consumer, (ChatConsumer, LiveBlogConsumer)) else []

@@ -277,6 +277,17 @@ routed_at_ws = ProtocolTypeRouter(
         )
     }
 )
+
+
+class WholeAppMiddleware:  # e.g. an error reporter's, around the ProtocolTypeRouter
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)
+
+
+routed_inside_app_middleware = WholeAppMiddleware(routed_at_ws)
 routed_under_a_capture = ProtocolTypeRouter(
     {"websocket": URLRouter([path("<slug:site>/", URLRouter([websocket_include("live/")]))])}
 )
@@ -303,6 +314,8 @@ def asgi_check(app_name, prefix="/ws/"):
         ("routed_at_ws", "/ws/", []),
         ("routed_at_ws", "ws://other.example/ws/", []),  # another host: not ours to judge
         ("routed_at_ws", "/live/", ["liverooms.W122"]),
+        ("routed_inside_app_middleware", "/ws/", []),
+        ("routed_inside_app_middleware", "/live/", ["liverooms.W122"]),
         ("routed_under_a_capture", "/acme/live/", []),
         ("routed_under_a_capture", "/ws/", ["liverooms.W122"]),
         ("routed_nothing_of_ours", "/ws/", ["liverooms.W121"]),
