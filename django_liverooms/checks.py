@@ -1,4 +1,5 @@
-"""System checks: ``liverooms.E0xx`` errors and ``liverooms.W0xx`` warnings."""
+"""System checks: ``liverooms.E0xx`` errors and ``liverooms.W0xx`` warnings (``W12x``: the
+project's wiring of INSTALLED_APPS, asgi.py and urls.py)."""
 
 from __future__ import annotations
 
@@ -468,6 +469,7 @@ def _liverooms_mounts(application: Any) -> list[str | None]:
 
 def _mounts_in(app: Any, prefix: str | None, depth: int) -> list[str | None]:
     from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.core.handlers.asgi import ASGIHandler
     from django.urls import URLPattern
     from django.urls.resolvers import RoutePattern
 
@@ -478,6 +480,8 @@ def _mounts_in(app: Any, prefix: str | None, depth: int) -> list[str | None]:
     if isinstance(app, ProtocolTypeRouter):
         websocket = app.application_mapping.get("websocket")
         return [] if websocket is None else _mounts_in(websocket, prefix, depth + 1)
+    if isinstance(app, ASGIHandler):
+        return []  # Django's HTTP handler (a new project's asgi.py): no WebSockets
     consumer = getattr(app, "consumer_class", None)
     if isinstance(consumer, type):
         return [prefix] if issubclass(consumer, (ChatConsumer, LiveBlogConsumer)) else []

@@ -41,11 +41,12 @@ class HandshakeRejected(AssertionError):
 
 def handshake_rejected(code: Any) -> HandshakeRejected:
     return HandshakeRejected(
-        f"handshake rejected (HTTP 403, close code {code}) before the stream's consumer "
-        "accepted it: check the Origin header against ALLOWED_HOSTS "
+        "handshake rejected (HTTP 403): check the Origin header against ALLOWED_HOSTS "
         "(AllowedHostsOriginValidator). Under Django's test runner DEBUG is off and "
         'ALLOWED_HOSTS gains "testserver", so pass '
-        'headers=[(b"origin", b"http://testserver")].'
+        'headers=[(b"origin", b"http://testserver")]. '
+        f"(The application closed with code {code} before the stream's consumer "
+        "could accept.)"
     )
 
 

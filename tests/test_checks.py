@@ -2,6 +2,7 @@ import pytest
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
+from django.core.asgi import get_asgi_application
 from django.core.checks import run_checks
 from django.test import override_settings
 from django.urls import path, re_path
@@ -295,6 +296,7 @@ routed_nothing_of_ours = ProtocolTypeRouter(
     {"http": http_app, "websocket": URLRouter([path("ws/other/", NotFoundConsumer.as_asgi())])}
 )
 no_websocket_at_all = ProtocolTypeRouter({"http": http_app})
+django_only = get_asgi_application()  # a new project's asgi.py, untouched
 routed_behind_unknown_middleware = ProtocolTypeRouter({"websocket": http_app})
 routed_by_re_path = ProtocolTypeRouter(
     {"websocket": URLRouter([re_path(r"^w(s)?/", URLRouter([websocket_include("")]))])}
@@ -320,6 +322,7 @@ def asgi_check(app_name, prefix="/ws/"):
         ("routed_under_a_capture", "/ws/", ["liverooms.W122"]),
         ("routed_nothing_of_ours", "/ws/", ["liverooms.W121"]),
         ("no_websocket_at_all", "/ws/", ["liverooms.W121"]),
+        ("django_only", "/ws/", ["liverooms.W121"]),
         ("routed_behind_unknown_middleware", "/ws/", []),  # cannot see inside: silent
         ("routed_by_re_path", "/nowhere/", []),  # a regex mount: cannot compare
         ("does_not_exist", "/ws/", []),  # import errors are the server's to report
