@@ -12,6 +12,27 @@ from setuptools import find_namespace_packages, setup
 HERE = Path(__file__).resolve().parent
 
 
+# A Markdown link to a file of this repository: [text](docs/x.md#anchor).
+RELATIVE_LINK = re.compile(r"\[([^\]]+)\]\((?!https?://|mailto:|#)([^)\s]+)\)")
+
+
+def long_description() -> str:
+    """README.md for the package index, where links relative to the repository
+    (docs/*.md, example_project/) lead nowhere: they become the file's name in
+    the text ("the protocol (`docs/protocol.md`)"), a path in the sdist.
+    There is no public repository URL to link to yet; with one, set
+    ``project_urls`` and link there instead."""
+
+    def as_text(link: re.Match) -> str:
+        text, target = link.group(1), link.group(2)
+        if text.strip("`") in (target, target.split("#")[0]):
+            return f"`{target}`"
+        return f"{text} (`{target}`)"
+
+    readme = (HERE / "README.md").read_text(encoding="utf-8")
+    return RELATIVE_LINK.sub(as_text, readme)
+
+
 def read_version() -> str:
     source = (HERE / "django_liverooms" / "__init__.py").read_text(encoding="utf-8")
     match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", source, re.MULTILINE)
@@ -24,7 +45,7 @@ setup(
     name="django-liverooms",
     version=read_version(),
     description="Chat rooms and live blogs for Django, over Django Channels.",
-    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description=long_description(),
     long_description_content_type="text/markdown",
     author="django-liverooms developers",
     # PEP 639 license metadata (setuptools >= 77). It replaces the

@@ -1,4 +1,5 @@
-"""System checks: ``liverooms.E0xx`` errors and ``liverooms.W0xx`` warnings."""
+"""System checks: ``liverooms.E0xx`` errors and ``liverooms.W0xx`` warnings (``W12x``: the
+project's wiring of INSTALLED_APPS, asgi.py and urls.py)."""
 
 from __future__ import annotations
 
@@ -155,7 +156,8 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
     try:
         from channels_redis.utils import create_pool, decode_hosts
 
-        pools = [(host, create_pool(host)) for host in decode_hosts(hosts)]
+        decoded = decode_hosts(hosts)
+        pools = [(host, create_pool(host)) for host in decoded]
     except Exception as exc:
         return [
             Error(
@@ -165,7 +167,8 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
             )
         ]
     errors: list[Any] = []
-    for host, pool in pools:
+    written = list(hosts) if hosts else [None] * len(pools)  # as in settings, for the hints
+    for entry, (host, pool) in zip(written, pools, strict=True):
         name = host.get("address") or host.get("master_name") or host.get("host")
         max_connections = getattr(pool, "max_connections", None)
         if max_connections is not None and max_connections < MIN_MAX_CONNECTIONS:
@@ -174,7 +177,7 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
                     f"Redis host {name!r} of channel layer {alias!r} allows only "
                     f"{max_connections} pooled connections; past about that many "
                     "sockets per process, connects fail with 'Too many connections'.",
-                    hint=f'Set "max_connections": {MIN_MAX_CONNECTIONS * 10} (or more) in the host dict.',
+                    hint=_pool_hint(entry, host, f'"max_connections": {MIN_MAX_CONNECTIONS * 10}'),
                     id="liverooms.E013",
                 )
             )
@@ -185,11 +188,28 @@ def check_redis_hosts(alias: str, hosts: Any) -> list[Any]:
                     f"Redis host {name!r} of channel layer {alias!r} times reads out "
                     f"after {timeout} s, while channels-redis blocks for 5 s waiting "
                     "for messages; idle consumers then fail.",
-                    hint='Set "socket_timeout": 30 (or more) in the host dict.',
+                    hint=_pool_hint(entry, host, '"socket_timeout": 30'),
                     id="liverooms.E014",
                 )
             )
     return errors
+
+
+def _pool_hint(entry: Any, host: dict[str, Any], setting: str) -> str:
+    """Where to put a pool setting: in the host dict, or in the dict that replaces
+    a URL string or (host, port) tuple, which cannot carry it."""
+    if isinstance(entry, dict):
+        return f"Set {setting} (or more) in the host dict."
+    if "address" in host:
+        address = host["address"]
+    else:  # a (host, port) tuple
+        address = f"redis://{host.get('host')}:{host.get('port')}"
+    example = (
+        f'{{"address": "{address}", "max_connections": {MIN_MAX_CONNECTIONS * 10}, '
+        '"socket_timeout": 30}'
+    )
+    written = "the default host" if entry is None else f"the host {entry!r}"
+    return f"Set {setting} (or more): write {written} in the dict form, {example}."
 
 
 def _is_number(value: Any) -> bool:
@@ -429,3 +449,196 @@ def check_scale_out(**kwargs: Any) -> list[Any]:
                 )
             )
     return errors
+
+
+# -- Wiring: the project's INSTALLED_APPS, asgi.py and urls.py (liverooms.W120-W124) --
+#
+# Mistakes a newcomer makes that otherwise only show as a widget stuck on
+# "Connecting…" or quietly on SSE. Each is a Warning (silence it with
+# SILENCED_SYSTEM_CHECKS) and says nothing when it cannot decide.
+
+
+@register(Tags.compatibility)
+def check_runserver_serves_websockets(**kwargs: Any) -> list[Any]:
+    """W120: with DEBUG (i.e. runserver), daphne must be installed to serve the sockets."""
+    if not settings.DEBUG or not getattr(settings, "ASGI_APPLICATION", None):
+        return []  # no runserver in production; no ASGI app, nothing to serve
+    if daphne_installed(list(settings.INSTALLED_APPS)):
+        return []  # (listed after staticfiles: daphne's own check, daphne.E001)
+    return [
+        Warning(
+            '"daphne" is not in INSTALLED_APPS, so `manage.py runserver` is Django\'s WSGI '
+            "server: it serves no WebSockets, and the live blog widget falls back to "
+            "Server-Sent Events while the chat widget never connects.",
+            hint='Put "daphne" first in INSTALLED_APPS (pip install daphne). If you never '
+            'use runserver, silence this with SILENCED_SYSTEM_CHECKS = ["liverooms.W120"].',
+            id="liverooms.W120",
+        )
+    ]
+
+
+def daphne_installed(installed: list[str]) -> bool:
+    # "daphne", or its AppConfig's dotted path.
+    return any(entry == "daphne" or entry.startswith("daphne.apps.") for entry in installed)
+
+
+class _Undecided(Exception):
+    """The ASGI application holds something the walk does not know."""
+
+
+def _liverooms_mounts(application: Any) -> list[str | None]:
+    """The URLRouter prefixes under which ``application`` routes our consumers.
+
+    Walks ProtocolTypeRouter's "websocket" entry, middleware (``.inner``,
+    ``.application``) and URLRouters; a prefix is None where a ``re_path``
+    makes it unknowable. Raises _Undecided on an object it cannot look into.
+    """
+    return _mounts_in(application, "", depth=0)
+
+
+def _mounts_in(app: Any, prefix: str | None, depth: int) -> list[str | None]:
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.core.handlers.asgi import ASGIHandler
+    from django.urls import URLPattern
+    from django.urls.resolvers import RoutePattern
+
+    from .consumers import ChatConsumer, LiveBlogConsumer
+
+    if depth > 50:
+        raise _Undecided  # a cycle, or something stranger than a stack of middleware
+    if isinstance(app, ProtocolTypeRouter):
+        websocket = app.application_mapping.get("websocket")
+        return [] if websocket is None else _mounts_in(websocket, prefix, depth + 1)
+    if isinstance(app, ASGIHandler):
+        return []  # Django's HTTP handler (a new project's asgi.py): no WebSockets
+    consumer = getattr(app, "consumer_class", None)
+    if isinstance(consumer, type):
+        return [prefix] if issubclass(consumer, (ChatConsumer, LiveBlogConsumer)) else []
+    if isinstance(app, URLRouter):
+        mounts: list[str | None] = []
+        for route in app.routes:
+            if not isinstance(route, URLPattern):
+                raise _Undecided
+            if getattr(route.callback, "consumer_class", None) is not None:
+                # A consumer's own route: the mount is this router's prefix.
+                mounts += _mounts_in(route.callback, prefix, depth + 1)
+                continue
+            pattern = route.pattern
+            inner = (
+                prefix + pattern._route
+                if prefix is not None and isinstance(pattern, RoutePattern)
+                else None
+            )
+            mounts += _mounts_in(route.callback, inner, depth + 1)
+        return mounts
+    for attribute in ("inner", "application", "app"):  # middleware of Channels, Django, ASGI
+        wrapped = getattr(app, attribute, None)
+        if wrapped is not None and callable(wrapped):
+            return _mounts_in(wrapped, prefix, depth + 1)
+    raise _Undecided
+
+
+def _prefix_matches(mount: str, websocket_prefix: str) -> bool:
+    """Whether the path prefix WEBSOCKET_PREFIX lands on the mount ("ws/", "<slug:site>/live/")."""
+    from django.urls.resolvers import RoutePattern
+
+    match = RoutePattern(mount, is_endpoint=False).match(websocket_prefix.lstrip("/"))
+    return match is not None and match[0] == ""
+
+
+@register(Tags.compatibility)
+def check_asgi_routes(**kwargs: Any) -> list[Any]:
+    """W121: asgi.py routes no consumer of ours; W122: WEBSOCKET_PREFIX is not where it does."""
+    dotted = getattr(settings, "ASGI_APPLICATION", None)
+    if not isinstance(dotted, str) or not isinstance(conf.raw, dict):
+        return []
+    try:
+        application = import_string(dotted)
+        mounts = _liverooms_mounts(application)
+    except Exception:
+        return []  # cannot import it, or cannot see inside it: no opinion
+    if not mounts:
+        return [
+            Warning(
+                f"ASGI_APPLICATION {dotted!r} does not route the chat and live blog "
+                "consumers: every WebSocket to them fails.",
+                hint='Mount them in asgi.py: URLRouter([websocket_include("ws/")]) under '
+                '"websocket" in the ProtocolTypeRouter (README, installation step 5).',
+                id="liverooms.W121",
+            )
+        ]
+    prefix = conf.WEBSOCKET_PREFIX
+    if not isinstance(prefix, str) or not prefix.startswith("/") or None in mounts:
+        return []  # E065, another host's URL, or a re_path mount: cannot compare
+    if any(_prefix_matches(mount, prefix) for mount in mounts):
+        return []
+    where = ", ".join(repr("/" + mount) for mount in mounts)
+    return [
+        Warning(
+            f"LIVEROOMS['WEBSOCKET_PREFIX'] is {prefix!r}, but {dotted} mounts "
+            f"websocket_include() at {where}: the widgets connect to a path nothing serves.",
+            hint=f"Set LIVEROOMS['WEBSOCKET_PREFIX'] = {'/' + mounts[0]!r}, or mount "
+            f"websocket_include({prefix.lstrip('/')!r}) in asgi.py.",
+            id="liverooms.W122",
+        )
+    ]
+
+
+@register(Tags.urls)
+def check_http_urls(**kwargs: Any) -> list[Any]:
+    """W123: ROOT_URLCONF does not include django_liverooms.urls."""
+    from django.urls import get_resolver
+
+    try:
+        patterns = get_resolver().url_patterns
+    except Exception:
+        return []  # Django's own checks report a broken URLconf
+    if _includes_our_views(patterns, depth=0):
+        return []
+    return [
+        Warning(
+            "ROOT_URLCONF does not include django_liverooms.urls: the widgets get no "
+            "history paging and the live blog no Server-Sent Events fallback, and "
+            "reverse('liverooms:...') fails.",
+            hint='Add path("live/", include("django_liverooms.urls")) to urlpatterns '
+            "(README, installation step 6).",
+            id="liverooms.W123",
+        )
+    ]
+
+
+def _includes_our_views(patterns: Any, depth: int) -> bool:
+    from django.urls import URLPattern, URLResolver
+
+    if depth > 20:
+        return False
+    for pattern in patterns:
+        if isinstance(pattern, URLPattern):
+            if pattern.lookup_str.startswith("django_liverooms.views."):
+                return True
+        elif isinstance(pattern, URLResolver):
+            try:
+                if _includes_our_views(pattern.url_patterns, depth + 1):
+                    return True
+            except Exception:
+                continue
+    return False
+
+
+@register(Tags.compatibility)
+def check_worker_layer(**kwargs: Any) -> list[Any]:
+    """W124: worker mode on the in-memory layer (W010 covers it with DEBUG off only)."""
+    if not isinstance(conf.raw, dict) or conf.PERSISTENCE != "worker":
+        return []
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(conf.CHANNEL_LAYER, {})
+    if layer.get("BACKEND") != IN_MEMORY_LAYER:
+        return []
+    return [
+        Warning(
+            'PERSISTENCE = "worker" on the in-memory channel layer: `manage.py runworker` '
+            "is another process, which the in-memory layer cannot reach, so no message "
+            "is ever stored (senders get `unavailable` after WORKER_ACK_TIMEOUT).",
+            hint='Use channels_redis.core.RedisChannelLayer, or PERSISTENCE = "inline".',
+            id="liverooms.W124",
+        )
+    ]

@@ -13,6 +13,11 @@
 
 Database work in such tests needs ``django_db(transaction=True)``: consumers
 run their queries in another thread.
+
+Through a project's own ASGI application behind ``AllowedHostsOriginValidator``,
+send ``Origin: http://testserver``: Django's test runner turns ``DEBUG`` off and
+adds ``testserver`` to ``ALLOWED_HOSTS``, so ``http://localhost`` is refused
+(HTTP 403) in a project whose ``ALLOWED_HOSTS`` is empty.
 """
 
 from __future__ import annotations
@@ -24,6 +29,25 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from .routing import websocket_include
+
+
+class HandshakeRejected(AssertionError):
+    """The application closed the socket before accepting it: an HTTP 403 to a browser.
+
+    The app's consumers accept and then close (4403, 4404), so a refusal at the
+    handshake comes from the middleware, almost always the Origin check.
+    """
+
+
+def handshake_rejected(code: Any) -> HandshakeRejected:
+    return HandshakeRejected(
+        "handshake rejected (HTTP 403): check the Origin header against ALLOWED_HOSTS "
+        "(AllowedHostsOriginValidator). Under Django's test runner DEBUG is off and "
+        'ALLOWED_HOSTS gains "testserver", so pass '
+        'headers=[(b"origin", b"http://testserver")]. '
+        f"(The application closed with code {code} before the stream's consumer "
+        "could accept.)"
+    )
 
 
 def default_application() -> Any:
@@ -38,7 +62,7 @@ class StreamCommunicator(WebsocketCommunicator):
     middleware, so paths are ``"/chat/lobby/"``. To test your project's own
     ASGI application, pass it with its prefix (``"/ws/chat/lobby/"``) and,
     behind ``AllowedHostsOriginValidator``, an Origin header:
-    ``headers=[(b"origin", b"http://localhost")]``. ``user`` is put in the
+    ``headers=[(b"origin", b"http://testserver")]``. ``user`` is put in the
     scope as AuthMiddleware would.
 
     ``presence`` frames come when other people join or leave, at times a
@@ -65,10 +89,12 @@ class StreamCommunicator(WebsocketCommunicator):
     async def open(self, timeout: float = 3) -> tuple[dict[str, Any], dict[str, Any]]:
         """Connect and return the ``welcome`` and ``history`` frames.
 
-        Raises AssertionError with the close code if the server refused.
+        Raises HandshakeRejected (an AssertionError) if the handshake was
+        refused, and AssertionError with the close code if the stream was.
         """
-        connected, _ = await self.connect(timeout)
-        assert connected, "the connection was not accepted"
+        connected, code = await self.connect(timeout)
+        if not connected:
+            raise handshake_rejected(code)
         welcome = await self.receive_frame(timeout)
         assert welcome["type"] == "welcome", f"expected welcome, got {welcome}"
         history = await self.receive_frame(timeout)
@@ -79,8 +105,9 @@ class StreamCommunicator(WebsocketCommunicator):
 
     async def close_code(self, timeout: float = 3) -> int:
         """Connect to a stream that should refuse, and return its close code."""
-        connected, _ = await self.connect(timeout)
-        assert connected, "expected an accept followed by a close"
+        connected, code = await self.connect(timeout)
+        if not connected:
+            raise handshake_rejected(code)
         output = await self.receive_output(timeout)
         assert output["type"] == "websocket.close", f"expected a close, got {output}"
         # Let the consumer finish (as the server would after the close), so

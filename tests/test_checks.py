@@ -1,8 +1,15 @@
 import pytest
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.core.asgi import get_asgi_application
 from django.core.checks import run_checks
 from django.test import override_settings
+from django.urls import path, re_path
 
 from django_liverooms import checks
+from django_liverooms.consumers import NotFoundConsumer
+from django_liverooms.routing import websocket_include
 
 MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -21,7 +28,12 @@ def ids(errors):
 
 
 def all_ids():
-    return ids(e for e in run_checks() if e.id.startswith("liverooms."))
+    # W120 (runserver is not daphne's) fires under DEBUG = True in the test
+    # project, which has no runserver (and installing daphne here would
+    # register daphne's own check for the rest of the run); tested below.
+    return ids(
+        e for e in run_checks() if e.id.startswith("liverooms.") and e.id != "liverooms.W120"
+    )
 
 
 @override_settings(CHANNEL_LAYERS=MEMORY, DEBUG=True)
@@ -225,3 +237,176 @@ def test_sse_settings_are_checked(settings, expected):
         errors = checks.check_sse()
     assert ids(errors) == expected
     assert all(e.hint for e in errors)
+
+
+# -- wiring: daphne, asgi.py, urls.py, worker mode (W120-W124) --------------
+
+
+@pytest.mark.parametrize(
+    ("apps", "installed"),
+    [
+        (["daphne", "django.contrib.staticfiles", "channels"], True),
+        (["daphne.apps.DaphneConfig", "channels"], True),
+        (["django.contrib.staticfiles", "channels"], False),
+        (["daphnext", "channels"], False),
+    ],
+)
+def test_daphne_is_found_in_installed_apps(apps, installed):
+    # Its order after staticfiles is daphne's own check (daphne.E001).
+    assert checks.daphne_installed(apps) is installed
+
+
+def test_without_daphne_runserver_is_warned_about_in_debug_only(settings):
+    settings.DEBUG = True
+    [warning] = checks.check_runserver_serves_websockets()  # the test project has no daphne
+    assert warning.id == "liverooms.W120" and "SILENCED_SYSTEM_CHECKS" in warning.hint
+    settings.DEBUG = False  # a production server, not runserver
+    assert checks.check_runserver_serves_websockets() == []
+    settings.DEBUG = True
+    del settings.ASGI_APPLICATION  # nothing to serve
+    assert checks.check_runserver_serves_websockets() == []
+
+
+async def http_app(scope, receive, send):  # an unknown ASGI callable
+    raise NotImplementedError
+
+
+routed_at_ws = ProtocolTypeRouter(
+    {
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter([websocket_include("ws/")]))
+        )
+    }
+)
+
+
+class WholeAppMiddleware:  # e.g. an error reporter's, around the ProtocolTypeRouter
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)
+
+
+routed_inside_app_middleware = WholeAppMiddleware(routed_at_ws)
+routed_under_a_capture = ProtocolTypeRouter(
+    {"websocket": URLRouter([path("<slug:site>/", URLRouter([websocket_include("live/")]))])}
+)
+routed_nothing_of_ours = ProtocolTypeRouter(
+    {"http": http_app, "websocket": URLRouter([path("ws/other/", NotFoundConsumer.as_asgi())])}
+)
+no_websocket_at_all = ProtocolTypeRouter({"http": http_app})
+django_only = get_asgi_application()  # a new project's asgi.py, untouched
+routed_behind_unknown_middleware = ProtocolTypeRouter({"websocket": http_app})
+routed_by_re_path = ProtocolTypeRouter(
+    {"websocket": URLRouter([re_path(r"^w(s)?/", URLRouter([websocket_include("")]))])}
+)
+
+
+def asgi_check(app_name, prefix="/ws/"):
+    with override_settings(
+        ASGI_APPLICATION=f"tests.test_checks.{app_name}", LIVEROOMS={"WEBSOCKET_PREFIX": prefix}
+    ):
+        return checks.check_asgi_routes()
+
+
+@pytest.mark.parametrize(
+    ("app_name", "prefix", "expected"),
+    [
+        ("routed_at_ws", "/ws/", []),
+        ("routed_at_ws", "ws://other.example/ws/", []),  # another host: not ours to judge
+        ("routed_at_ws", "/live/", ["liverooms.W122"]),
+        ("routed_inside_app_middleware", "/ws/", []),
+        ("routed_inside_app_middleware", "/live/", ["liverooms.W122"]),
+        ("routed_under_a_capture", "/acme/live/", []),
+        ("routed_under_a_capture", "/ws/", ["liverooms.W122"]),
+        ("routed_nothing_of_ours", "/ws/", ["liverooms.W121"]),
+        ("no_websocket_at_all", "/ws/", ["liverooms.W121"]),
+        ("django_only", "/ws/", ["liverooms.W121"]),
+        ("routed_behind_unknown_middleware", "/ws/", []),  # cannot see inside: silent
+        ("routed_by_re_path", "/nowhere/", []),  # a regex mount: cannot compare
+        ("does_not_exist", "/ws/", []),  # import errors are the server's to report
+    ],
+)
+def test_asgi_routes(app_name, prefix, expected):
+    errors = asgi_check(app_name, prefix)
+    assert ids(errors) == expected
+    assert all(e.hint for e in errors)
+
+
+def test_the_prefix_warning_names_the_mount():
+    [warning] = asgi_check("routed_at_ws", "/live/")
+    assert "'/ws/'" in warning.msg and "WEBSOCKET_PREFIX'] = '/ws/'" in warning.hint
+
+
+def test_the_test_projects_asgi_application_is_understood():
+    # tests/asgi.py mounts the include three times, once under a capture.
+    assert checks._liverooms_mounts(__import__("tests.asgi").asgi.application) == [
+        "ws/",
+        "ws/",
+        "other/",
+        "other/",
+        "<slug:site>/live/",
+        "<slug:site>/live/",
+    ]
+    assert checks.check_asgi_routes() == []
+
+
+def test_http_urls_must_be_included():
+    from django.urls import include
+
+    assert checks.check_http_urls() == []  # tests/urls.py includes them
+    # ROOT_URLCONF may be any object with the patterns (a tuple, hashable for the cache).
+    with override_settings(ROOT_URLCONF=(path("admin/", http_app),)):
+        [warning] = checks.check_http_urls()
+    assert warning.id == "liverooms.W123" and "include(" in warning.hint
+    nested = (path("site/", include([path("live/", include("django_liverooms.urls"))])),)
+    with override_settings(ROOT_URLCONF=nested):
+        assert checks.check_http_urls() == []
+
+
+@pytest.mark.parametrize(
+    ("layers", "persistence", "expected"),
+    [
+        (MEMORY, "worker", ["liverooms.W124"]),
+        (MEMORY, "inline", []),
+        (redis_layer(max_connections=10000, socket_timeout=30), "worker", []),
+    ],
+)
+def test_worker_mode_needs_a_shared_layer(layers, persistence, expected):
+    with override_settings(CHANNEL_LAYERS=layers, LIVEROOMS={"PERSISTENCE": persistence}):
+        errors = checks.check_worker_layer()
+    assert ids(errors) == expected
+    assert all(e.hint for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        (("10.0.0.5", 6379), "redis://10.0.0.5:6379"),
+        ("redis://10.0.0.5:6379/1", "redis://10.0.0.5:6379/1"),
+    ],
+)
+def test_pool_hints_show_the_dict_form_for_tuple_and_url_hosts(settings, host, address):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [host]},
+        }
+    }
+    errors = checks.check_channels()
+    assert ids(errors) == ["liverooms.E013", "liverooms.E014"]
+    for error in errors:
+        assert "host dict" not in error.hint  # there is none to set it in
+        assert f'{{"address": "{address}", "max_connections": 10000, "socket_timeout": 30}}' in (
+            error.hint
+        )
+
+
+def test_pool_hints_for_a_dict_host_say_where_the_key_goes():
+    with override_settings(CHANNEL_LAYERS=redis_layer()):
+        hints = [e.hint for e in checks.check_channels()]
+    assert hints == [
+        'Set "max_connections": 10000 (or more) in the host dict.',
+        'Set "socket_timeout": 30 (or more) in the host dict.',
+    ]

@@ -128,11 +128,16 @@ def test_a_closed_socket_reconnects_and_resumes_after_the_last_seq(page):
     assert run(page, "return seqs()") == [4, 5, 6]
 
 
-def test_4503_reconnects_and_resumes(page):
+@pytest.mark.parametrize("code", [4503, 4408])  # 4408: too slow, dropped by the server
+def test_4503_and_4408_reconnect_with_backoff_and_resume(page, code):
     connect_and_welcome(page, 3, [3])
-    run(page, "sockets[0].shut(4503)")
+    run(page, f"sockets[0].shut({code})")
+    status = run(page, "return log.at(-1)")[1]
+    assert status["state"] == "offline" and status["code"] == code
+    assert 0 <= status["retryIn"] <= 20  # backoffBase, first attempt
     page.wait_for_function("sockets.length === 2")
     assert run(page, "return sockets[1].url").endswith("?after=3")
+    assert run(page, "return lr.CLOSE_TOO_SLOW") == 4408
 
 
 @pytest.mark.parametrize("code", [4403, 4404])
@@ -339,3 +344,31 @@ def test_a_page_shown_again_reconnects_at_once(page):
     assert run(page, "return document.visibilityState") == "visible"  # a headless page is
     run(page, "document.dispatchEvent(new Event('visibilitychange'))")
     assert run(page, "return sockets.length") == 2
+
+
+SSE_WELCOME = (
+    'data: {"type": "welcome", "stream": "liveblog", "slug": "match-day", "seq": 0,'
+    ' "user": {"id": null, "name": "Guest"}, "can_post": false, "can_moderate": false}\n\n'
+)
+
+
+def test_falling_back_to_sse_warns_in_the_console(page):
+    warnings = []
+    page.on("console", lambda m: m.type == "warning" and warnings.append(m.text))
+    page.route(
+        f"{ORIGIN}/live/liveblog/match-day/stream**",
+        lambda route: route.fulfill(body=SSE_WELCOME, content_type="text/event-stream"),
+    )
+    run(
+        page,
+        "start({url: '/ws/liveblog/match-day/', streamUrl: '/live/liveblog/match-day/stream'})",
+    )
+    run(page, "sockets[0].shut(1006)")  # two handshakes refused (runserver without daphne)
+    page.wait_for_function("sockets.length === 2")
+    assert warnings == []  # one failure is not enough to give up on WebSockets
+    run(page, "sockets[1].shut(1006)")
+    page.wait_for_function("c.transport === 'sse'")
+    [warning] = warnings
+    assert "falling back to Server-Sent Events" in warning
+    assert "/ws/liveblog/match-day/" in warning and "/live/liveblog/match-day/stream" in warning
+    assert "2 failed handshakes" in warning

@@ -160,3 +160,97 @@ def test_a_bad_websocket_prefix_is_reported(prefix):
 def test_good_websocket_prefixes_pass(prefix):
     with override_settings(LIVEROOMS={"WEBSOCKET_PREFIX": prefix}):
         assert checks.check_websocket_prefix() == []
+
+
+# -- an undefined slug variable ------------------------------------------------
+
+
+def render_with_engine(source, debug, **context):
+    from django.template import engines
+
+    engine = engines["django"].engine
+    saved, engine.debug = engine.debug, debug
+    try:
+        return render(source, **context)
+    finally:
+        engine.debug = saved
+
+
+@pytest.mark.django_db
+def test_an_undefined_slug_variable_is_named_while_debugging():
+    make_room()
+    with pytest.raises(TemplateSyntaxError) as error:
+        render_with_engine("{% liverooms_chat lobby %}", debug=True)
+    assert "the variable lobby is not defined" in str(error.value)
+    assert '{% liverooms_chat "lobby" %}' in str(error.value)  # what was probably meant
+
+
+@pytest.mark.django_db
+def test_an_undefined_slug_variable_renders_the_notice_and_logs_in_production(caplog):
+    make_room()
+    html = render_with_engine("{% liverooms_liveblog blog.slug %}", debug=False)
+    assert "data-liverooms-unavailable" in html
+    [record] = [r for r in caplog.records if r.name == "django_liverooms.templatetags.liverooms"]
+    assert "the variable blog.slug is not defined" in record.getMessage()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("source", "context"),
+    [
+        ("{% liverooms_chat slug %}", {"slug": None}),  # defined: the notice, as before
+        ("{% liverooms_chat slug %}", {"slug": ""}),
+        ('{% liverooms_chat slug|default:"lobby" %}', {}),  # a filter gives it a value
+    ],
+)
+def test_defined_or_defaulted_variables_do_not_raise(source, context):
+    make_room()
+    html = render_with_engine(source, debug=True, **context)
+    assert "data-liverooms" in html
+
+
+# -- guests keep their session -------------------------------------------------
+
+
+def serve_page(source, cookies=None, user=None):
+    """One request through SessionMiddleware to a view that renders ``source``."""
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.http import HttpResponse
+
+    request = RequestFactory().get("/")
+    request.COOKIES.update(cookies or {})
+    request.user = user or AnonymousUser()
+
+    def view(request):
+        html = Template("{% load liverooms %}" + source).render(Context({"request": request}))
+        return HttpResponse(html)
+
+    response = SessionMiddleware(view)(request)
+    return request, response
+
+
+@pytest.mark.django_db
+def test_a_guest_keeps_one_session_and_so_one_name_across_page_loads():
+    make_room()
+    first, response = serve_page('{% liverooms_chat "lobby" %}')
+    cookie = response.cookies.get("sessionid")
+    assert cookie is not None and cookie.value == first.session.session_key
+    again, response = serve_page('{% liverooms_chat "lobby" %}', {"sessionid": cookie.value})
+    assert again.session.session_key == first.session.session_key
+    assert "sessionid" not in response.cookies  # nothing new to save
+
+
+@pytest.mark.django_db
+def test_the_session_is_left_alone_for_users_and_live_blogs():
+    make_room()
+    make_blog()
+    _, response = serve_page('{% liverooms_liveblog "match-day" %}')
+    assert "sessionid" not in response.cookies  # a live blog needs no guest name
+    _, response = serve_page('{% liverooms_chat "lobby" %}', user=make_user())
+    assert "sessionid" not in response.cookies
+
+
+def test_a_request_without_a_session_still_renders(db):
+    make_room()
+    html = render('{% liverooms_chat "lobby" %}')  # RequestFactory: no session middleware
+    assert 'data-liverooms="chat"' in html

@@ -15,6 +15,7 @@ the usual way; ``widgets.js`` fills them in. See docs/client.md.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django import template
@@ -30,6 +31,7 @@ from ..conf import conf
 from ..policy import Refused, readable_stream
 
 register = template.Library()
+logger = logging.getLogger(__name__)
 
 # The widgets' strings, translated here and handed to widgets.js in the
 # config; {name} placeholders are filled in by the script.
@@ -102,6 +104,19 @@ def _reverse(name: str, slug: str) -> str | None:
         return None
 
 
+# Set in an anonymous visitor's new session so that SessionMiddleware saves it
+# (it saves no empty session, modified or not): a guest's name comes from the
+# session key, so without it every page load would be a new guest.
+GUEST_SESSION_KEY = "_liverooms_guest"
+
+
+def keep_guest_session(request: Any, user: Any) -> None:
+    session = getattr(request, "session", None)
+    if session is None or user.is_authenticated or session.session_key is not None:
+        return  # no session middleware, a user, or a session that is saved already
+    session[GUEST_SESSION_KEY] = True
+
+
 def render_widget(context: template.Context, kind: str, slug: Any) -> str:
     slug = "" if slug is None else str(slug)
     request = context.get("request")
@@ -115,6 +130,8 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
             {"kind": kind, "slug": slug, "missing": refused.status == 404},
             request=request,
         )
+    if kind == "chat":
+        keep_guest_session(request, user)
     config = {
         "kind": kind,
         "slug": slug,
@@ -136,13 +153,36 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
 
 
 class StreamNode(template.Node):
-    def __init__(self, kind: str, slug: template.base.FilterExpression):
+    def __init__(self, tag: str, kind: str, slug: template.base.FilterExpression):
+        self.tag = tag
         self.kind = kind
         self.slug = slug
 
     def render(self, context: template.Context) -> str:
         # A slug from a variable that names no stream renders unavailable.html.
-        return render_widget(context, self.kind, self.slug.resolve(context))
+        slug = self.slug.resolve(context)
+        if slug in (None, "") and self._undefined(context):
+            message = (
+                f"{{% {self.tag} {self.slug.token} %}}: the variable {self.slug.var!s} "
+                "is not defined in the template context (quote a literal slug: "
+                f'{{% {self.tag} "lobby" %}}).'
+            )
+            # Like {% url %}, a tag that cannot do without its argument says so
+            # while developing; in production the page still renders, with the
+            # "no such stream" notice, and the log names the variable.
+            if context.template is not None and context.template.engine.debug:
+                raise template.TemplateSyntaxError(message)
+            logger.warning("%s", message)
+        return render_widget(context, self.kind, slug)
+
+    def _undefined(self, context: template.Context) -> bool:
+        if not self.slug.is_var:
+            return False
+        try:
+            self.slug.var.resolve(context)
+        except template.VariableDoesNotExist:
+            return True
+        return False
 
 
 def _stream_tag(kind: str):
@@ -158,7 +198,7 @@ def _stream_tag(kind: str):
             raise template.TemplateSyntaxError(
                 f"{bits[0]}: {slug} is not a slug (1 to 64 characters of a-z 0-9 - _)."
             )
-        return StreamNode(kind, parser.compile_filter(slug))
+        return StreamNode(bits[0], kind, parser.compile_filter(slug))
 
     return compile_tag
 

@@ -21,9 +21,9 @@
  * - reconnects at once on the "online" event and when the page becomes
  *   visible, and pings an idle socket to find a dead one;
  * - stops on close codes 4403 and 4404, waits longer after 4429, and
- *   resumes after 4503;
+ *   resumes after 4503 and 4408 (too slow), as after any other close;
  * - follows a live blog over Server-Sent Events (streamUrl) when WebSockets
- *   are unavailable.
+ *   are unavailable, with a console warning saying so.
  */
 
 /** Close codes of docs/protocol.md. */
@@ -31,6 +31,7 @@ export const CLOSE_FORBIDDEN = 4403;
 export const CLOSE_NOT_FOUND = 4404;
 export const CLOSE_ABUSE = 4429;
 export const CLOSE_UNAVAILABLE = 4503;
+export const CLOSE_TOO_SLOW = 4408; // reconnects and resumes like 4503
 
 const DEFAULTS = {
   after: 0,
@@ -253,6 +254,16 @@ export class Connection extends EventTarget {
       (typeof WebSocket === "undefined" ||
         (!this._everOpen && this._failedHandshakes >= this.options.fallbackAfter));
     if (fallback) {
+      // Say so: the widget only shows "Live (streaming)", and a server that
+      // serves no WebSockets at all (runserver without daphne) is a mistake.
+      console.warn(
+        `liverooms: WebSocket ${this.options.url || ""} unavailable` +
+          (typeof WebSocket === "undefined"
+            ? " (no WebSocket in this browser)"
+            : ` (${this._failedHandshakes} failed handshakes)`) +
+          `; falling back to Server-Sent Events at ${this.options.streamUrl}.` +
+          " Is the ASGI server serving WebSockets (daphne in INSTALLED_APPS for runserver)?",
+      );
       this.transport = "sse";
       this._attempt = 0;
       return this._open();
