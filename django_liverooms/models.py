@@ -266,15 +266,19 @@ def _iso(value: Any) -> str:
 
 
 def display_name(user: Any) -> str:
-    """A user's full name if the user model has one, else the username."""
+    """A user's full name if the user model has one, else the username, cut
+    to ``protocol.NAME_MAX_LENGTH`` characters (what a message stores)."""
     get_full_name = getattr(user, "get_full_name", None)
-    return (get_full_name() if get_full_name else "") or user.get_username()
+    return protocol.shown_name((get_full_name() if get_full_name else "") or user.get_username())
 
 
 def _author(user: Any, name: str | None = None) -> dict[str, Any]:
     if name is None:
         name = display_name(user) if user is not None else ""
     return protocol.user_info(user.pk if user is not None else None, name)
+
+
+AUTHOR_NAME_MAX_LENGTH = protocol.NAME_MAX_LENGTH
 
 
 class Message(StreamItem):
@@ -285,7 +289,7 @@ class Message(StreamItem):
     )
     author_name = models.CharField(
         _("author name"),
-        max_length=150,
+        max_length=AUTHOR_NAME_MAX_LENGTH,
         blank=True,
         help_text=_("The name shown to readers; a guest's name for anonymous posts."),
     )
@@ -319,6 +323,8 @@ class Message(StreamItem):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.author_name and self.author is not None:
             self.author_name = display_name(self.author)
+        # A longer name would fail the save (DataError on PostgreSQL).
+        self.author_name = protocol.shown_name(self.author_name, AUTHOR_NAME_MAX_LENGTH)
         super().save(*args, **kwargs)
 
     # The bridge's serialisers (see bridge.register).
