@@ -16,7 +16,7 @@ from django.db import models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from model_utils import Choices, FieldTracker
-from model_utils.managers import SoftDeletableManager
+from model_utils.managers import SoftDeletableManager, SoftDeletableQuerySet
 from model_utils.models import SoftDeletableModel, StatusModel, TimeStampedModel
 
 from . import protocol
@@ -232,6 +232,23 @@ class LiveBlogEvent(Event):
         indexes = [models.Index(fields=["stream", "object_id"])]
 
 
+class StreamItemQuerySet(SoftDeletableQuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:  # type: ignore[override]
+        """Soft-delete the rows one save at a time, so that each removal is an
+        event readers get and redacts the item's earlier events (model_utils'
+        own ``delete()`` is one UPDATE that no signal sees)."""
+        count = 0
+        with transaction.atomic(using=self.db, savepoint=False):
+            for item in self.filter(is_removed=False):
+                item.delete(using=self.db)
+                count += 1
+        return count, {self.model._meta.label: count}
+
+
+class StreamItemManager(SoftDeletableManager):
+    _queryset_class = StreamItemQuerySet
+
+
 class StreamItem(TimeStampedModel, SoftDeletableModel):
     """What is posted in a stream: saved in a transaction, so the bridge's
     event commits with the row; soft-deleted, so removals replay as events."""
@@ -246,7 +263,7 @@ class StreamItem(TimeStampedModel, SoftDeletableModel):
     )
 
     all_objects = models.Manager()
-    objects = SoftDeletableManager()
+    objects = StreamItemManager()
 
     class Meta:
         abstract = True
