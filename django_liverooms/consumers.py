@@ -26,7 +26,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
-from django.db import DataError, DatabaseError
+from django.db import DatabaseError, DataError
 from django.utils import timezone
 
 from . import (

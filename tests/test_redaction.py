@@ -190,9 +190,14 @@ def test_a_queryset_delete_is_an_event_per_message_and_redacts():
 def test_the_rewrite_rolls_back_with_the_change():
     room = make_room()
     posted = streams.post_message(room, guest(), SECRET, None)
-    with pytest.raises(RuntimeError), transaction.atomic():
-        Message.objects.get(pk=posted.message_id).delete()
-        raise RuntimeError
+
+    def delete_then_fail():
+        with transaction.atomic():
+            Message.objects.get(pk=posted.message_id).delete()
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        delete_then_fail()
     [frame] = stored(room)
     assert frame["body"] == SECRET and "redacted" not in frame
 
@@ -357,7 +362,7 @@ async def test_server_sent_events_serve_no_unpublished_deleted_or_edited_text():
 def two_rooms_with_alice():
     alice, bob = make_user("alice", first_name="Alice"), make_user("bob")
     lobby, help_ = make_room(), make_room("help", "Help")
-    live = streams.post_message(lobby, user_sender(alice), SECRET + " live", "c1")
+    streams.post_message(lobby, user_sender(alice), SECRET + " live", "c1")
     edited = streams.post_message(lobby, user_sender(alice), SECRET + " edited", "c2")
     streams.change_message(lobby, edited.message_id, anyone, body=SECRET + " after edit")
     removed = streams.post_message(help_, user_sender(alice), SECRET + " removed", "c1")
@@ -495,7 +500,7 @@ async def test_a_user_with_a_very_long_name_can_post_on_postgresql(room):
 
 
 @pytest.mark.parametrize(
-    "failure, code",
+    ("failure", "code"),
     [(DataError("value too long"), "bad_frame"), (OperationalError("gone"), "unavailable")],
 )
 async def test_a_database_error_in_a_write_answers_the_sender_and_keeps_the_socket(
