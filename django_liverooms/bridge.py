@@ -3,7 +3,9 @@
 Whatever saves the object (the admin, a view, ``manage.py shell``, another
 process), the handler stores the event in the stream's table inside the
 save's transaction and broadcasts it when that transaction commits: never on
-rollback, never for ``raw`` fixture loads.
+rollback, never for ``raw`` fixture loads. In the same transaction a
+deletion or an edit rewrites the object's earlier events (redaction, see
+:func:`streams.record_change`), so no read path serves the old text.
 
 Host projects push their own objects into a stream with :func:`register`.
 """
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 
+from . import protocol
+
 if TYPE_CHECKING:
     from .models import Stream
 
@@ -31,6 +35,7 @@ class Registration:
     stream: Callable[[Any], Stream | None]
     frame_for_save: FrameForSave
     frame_for_delete: FrameForDelete | None
+    redact_fields: tuple[str, ...] | None = protocol.REDACTED_FIELDS
 
     @property
     def uid(self) -> str:
@@ -46,6 +51,7 @@ def register(
     stream: str | Callable[[Any], Stream | None],
     frame_for_save: FrameForSave,
     frame_for_delete: FrameForDelete | None = None,
+    redact_fields: tuple[str, ...] | None = protocol.REDACTED_FIELDS,
 ) -> None:
     """Push ``model``'s saves (and optionally deletes) into a stream.
 
@@ -54,10 +60,17 @@ def register(
     ``frame_for_save(instance, created)`` and ``frame_for_delete(instance)``
     return the frame to send (a dict with a string ``type``, without ``seq``)
     or None for no event. Call it from your ``AppConfig.ready()``.
+
+    Redaction (docs/retention.md): name the frames ``<type>``,
+    ``<type>.edited`` and ``<type>.deleted``, and a ``.deleted`` frame
+    blanks the ``redact_fields`` of the object's earlier events (adding
+    ``"redacted": true``) while an ``.edited`` frame copies its fields into
+    them, in the transaction that records it. ``redact_fields=None`` turns
+    the rewriting off for this model.
     """
     if isinstance(stream, str):
         stream = attrgetter(stream)
-    registration = Registration(model, stream, frame_for_save, frame_for_delete)
+    registration = Registration(model, stream, frame_for_save, frame_for_delete, redact_fields)
     unregister(model)
     _registry[model] = registration
     post_save.connect(_on_save, sender=model, dispatch_uid=registration.uid)
@@ -73,7 +86,7 @@ def unregister(model: type[models.Model]) -> None:
 
 
 def _record(registration: Registration, instance: Any, frame: dict[str, Any] | None) -> None:
-    from .streams import record_event
+    from .streams import record_change
 
     if frame is None:
         return
@@ -81,7 +94,9 @@ def _record(registration: Registration, instance: Any, frame: dict[str, Any] | N
     if stream is None:
         return
     object_id = instance.pk if isinstance(instance.pk, int) else None
-    record_event(stream, frame, object_id=object_id)
+    # The event and the rewrite of the object's earlier events (redaction)
+    # commit together, with the save when it runs in a transaction.
+    record_change(stream, frame, object_id=object_id, redact_fields=registration.redact_fields)
 
 
 def _on_save(

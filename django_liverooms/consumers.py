@@ -26,6 +26,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError, DataError
 from django.utils import timezone
 
 from . import (
@@ -411,11 +412,35 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return user, stream
 
 
+def database_error(exc: DatabaseError, client_id: str | None) -> protocol.ProtocolError:
+    """The ``error`` frame for a write the database refused.
+
+    A value it cannot store (DataError) is refused for good (``bad_frame``:
+    the client stops resending); anything else may pass (``unavailable``:
+    send it again). Logged with its traceback, as it is a server-side fault.
+    """
+    logger.exception("liverooms: a write failed in the database")
+    if isinstance(exc, DataError):
+        return protocol.ProtocolError(
+            protocol.BAD_FRAME, "The database could not store this.", client_id
+        )
+    return protocol.ProtocolError(
+        protocol.UNAVAILABLE, "The database failed; send it again.", client_id
+    )
+
+
 class ChatConsumer(StreamConsumer):
     kind = "chat"
     accepts = protocol.CHAT_COMMANDS
 
     async def handle(self, command: protocol.Command) -> None:
+        try:
+            await self.handle_chat(command)
+        except DatabaseError as exc:
+            # An unexpected database error answers the sender; the socket stays open.
+            raise database_error(exc, getattr(command, "client_id", None)) from None
+
+    async def handle_chat(self, command: protocol.Command) -> None:
         if isinstance(command, protocol.SendMessage):
             await self.post_message(command)
         elif isinstance(command, protocol.Typing):

@@ -16,7 +16,7 @@ from django.db import models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from model_utils import Choices, FieldTracker
-from model_utils.managers import SoftDeletableManager
+from model_utils.managers import SoftDeletableManager, SoftDeletableQuerySet
 from model_utils.models import SoftDeletableModel, StatusModel, TimeStampedModel
 
 from . import protocol
@@ -232,6 +232,23 @@ class LiveBlogEvent(Event):
         indexes = [models.Index(fields=["stream", "object_id"])]
 
 
+class StreamItemQuerySet(SoftDeletableQuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:  # type: ignore[override]
+        """Soft-delete the rows one save at a time, so that each removal is an
+        event readers get and redacts the item's earlier events (model_utils'
+        own ``delete()`` is one UPDATE that no signal sees)."""
+        count = 0
+        with transaction.atomic(using=self.db, savepoint=False):
+            for item in self.filter(is_removed=False):
+                item.delete(using=self.db)
+                count += 1
+        return count, {self.model._meta.label: count}
+
+
+class StreamItemManager(SoftDeletableManager):
+    _queryset_class = StreamItemQuerySet
+
+
 class StreamItem(TimeStampedModel, SoftDeletableModel):
     """What is posted in a stream: saved in a transaction, so the bridge's
     event commits with the row; soft-deleted, so removals replay as events."""
@@ -246,7 +263,7 @@ class StreamItem(TimeStampedModel, SoftDeletableModel):
     )
 
     all_objects = models.Manager()
-    objects = SoftDeletableManager()
+    objects = StreamItemManager()
 
     class Meta:
         abstract = True
@@ -266,15 +283,19 @@ def _iso(value: Any) -> str:
 
 
 def display_name(user: Any) -> str:
-    """A user's full name if the user model has one, else the username."""
+    """A user's full name if the user model has one, else the username, cut
+    to ``protocol.NAME_MAX_LENGTH`` characters (what a message stores)."""
     get_full_name = getattr(user, "get_full_name", None)
-    return (get_full_name() if get_full_name else "") or user.get_username()
+    return protocol.shown_name((get_full_name() if get_full_name else "") or user.get_username())
 
 
 def _author(user: Any, name: str | None = None) -> dict[str, Any]:
     if name is None:
         name = display_name(user) if user is not None else ""
     return protocol.user_info(user.pk if user is not None else None, name)
+
+
+AUTHOR_NAME_MAX_LENGTH = protocol.NAME_MAX_LENGTH
 
 
 class Message(StreamItem):
@@ -285,7 +306,7 @@ class Message(StreamItem):
     )
     author_name = models.CharField(
         _("author name"),
-        max_length=150,
+        max_length=AUTHOR_NAME_MAX_LENGTH,
         blank=True,
         help_text=_("The name shown to readers; a guest's name for anonymous posts."),
     )
@@ -319,6 +340,8 @@ class Message(StreamItem):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.author_name and self.author is not None:
             self.author_name = display_name(self.author)
+        # A longer name would fail the save (DataError on PostgreSQL).
+        self.author_name = protocol.shown_name(self.author_name, AUTHOR_NAME_MAX_LENGTH)
         super().save(*args, **kwargs)
 
     # The bridge's serialisers (see bridge.register).

@@ -419,6 +419,80 @@ def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:
     }
 
 
+# Stored frames after a change (redaction) -------------------------------------
+#
+# A stored event about an object (a message, an entry, a host model's row) is
+# rewritten when the object is deleted, unpublished or edited, so that no read
+# path serves text that is gone. Frames of one object form a *family* by type:
+# ``message``, ``message.edited``, ``message.deleted``.
+
+# The text fields blanked when their object is deleted or unpublished.
+REDACTED_FIELDS = ("body", "title")
+# Names shown to readers are cut to this many characters (Message.author_name).
+NAME_MAX_LENGTH = 150
+
+
+def shown_name(name: str, limit: int = NAME_MAX_LENGTH) -> str:
+    """``name`` cut to ``limit`` (at least 1) characters, an ellipsis marking the cut."""
+    if len(name) <= limit:
+        return name
+    return name[: limit - 1] + "\u2026"
+
+
+def change_of(frame_type: str) -> tuple[str, str] | None:
+    """``("message", "deleted")`` for ``"message.deleted"``; None unless the
+    type ends in ``.deleted`` or ``.edited``."""
+    family, dot, change = frame_type.rpartition(".")
+    if dot and family and change in ("deleted", "edited"):
+        return family, change
+    return None
+
+
+def redacted(
+    frame: dict[str, Any],
+    fields: Iterable[str] = REDACTED_FIELDS,
+    *,
+    erase_author: bool = False,
+) -> dict[str, Any]:
+    """A stored frame of a deleted object: its text fields ``""``, ``"redacted": true``.
+
+    Every other field (type, seq, id, slug, times) is kept, so resume and the
+    client's bookkeeping are unchanged. ``erase_author``: the author too
+    (id null, name ""), for a data-protection purge.
+    """
+    out = dict(frame)
+    for field in fields:
+        if isinstance(out.get(field), str):
+            out[field] = ""
+    if erase_author and isinstance(out.get("author"), dict):
+        out["author"] = user_info(None, "")
+    out["redacted"] = True
+    return out
+
+
+def with_current_text(frame: dict[str, Any], edit: dict[str, Any]) -> dict[str, Any]:
+    """A stored frame of an edited object, carrying the ``edit`` frame's text.
+
+    Each field of ``edit`` (a ``*.edited`` frame) the stored frame has is
+    replaced, and ``edited`` is set to the edit's time, so the text from
+    before the edit is nowhere. A redacted frame stays redacted.
+    """
+    if frame.get("redacted"):
+        return frame
+    out = dict(frame)
+    for key, value in edit.items():
+        if key not in ("type", "seq", "id", "edited") and key in out:
+            out[key] = value
+    if "edited" in edit:
+        out["edited"] = edit["edited"]
+    return out
+
+
+def rewrite_text(text: str, rewrite: Any) -> str:
+    """Apply ``rewrite`` (a frame -> frame function) to an encoded frame."""
+    return encode(rewrite(json.loads(text)))
+
+
 def typing(user: dict[str, Any]) -> dict[str, Any]:
     return {"type": "typing", "user": user}
 

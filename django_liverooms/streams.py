@@ -6,12 +6,14 @@ one ``database_sync_to_async`` hop per client action.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, router, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
+from django.utils import timezone
 
 from . import protocol
 from .broadcast import Broadcast, publish
@@ -51,13 +53,85 @@ def record_event(stream: Stream, frame: dict[str, Any], *, object_id: int | None
     return seq
 
 
+def record_change(
+    stream: Stream,
+    frame: dict[str, Any],
+    *,
+    object_id: int | None,
+    redact_fields: tuple[str, ...] | None = protocol.REDACTED_FIELDS,
+) -> int:
+    """Record ``frame`` about object ``object_id`` (as :func:`record_event`)
+    and, in the same transaction, rewrite the object's earlier events.
+
+    A ``<family>.deleted`` frame redacts them (``redact_fields`` blanked,
+    ``"redacted": true``); a ``<family>.edited`` frame gives them its text.
+    The earlier frames are those of the same object whose type is
+    ``<family>`` or ``<family>.<anything>``, so that two models pushing into
+    one stream with the same pks never touch each other's events.
+    ``redact_fields=None``: record only, rewrite nothing.
+    """
+    using = router.db_for_write(type(stream))
+    with transaction.atomic(using=using, savepoint=False):
+        seq = record_event(stream, frame, object_id=object_id)
+        change = protocol.change_of(frame["type"])
+        if object_id is not None and change is not None and redact_fields is not None:
+            family, kind = change
+            if kind == "deleted":
+                rewrite = partial(protocol.redacted, fields=redact_fields)
+            else:
+                rewrite = partial(protocol.with_current_text, edit=frame)
+            rewrite_events(stream, [object_id], family, rewrite, before_seq=seq)
+    return seq
+
+
+REWRITE_BATCH = 500  # object ids per query, rows per UPDATE batch
+
+
+def rewrite_events(
+    stream: Stream,
+    object_ids: list[int],
+    family: str,
+    rewrite: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    before_seq: int | None = None,
+) -> int:
+    """Rewrite the stored frames of ``family`` about ``object_ids`` in place.
+
+    Each event keeps its row, seq, type and id; only its ``frame`` changes,
+    so resume stays gap-free. One read and one bulk UPDATE per batch of
+    objects, paid by the change, never by readers. ``.deleted`` frames carry
+    no text and are left alone. Returns how many events changed.
+    """
+    events = stream.events.model._default_manager.using(router.db_for_write(type(stream)))
+    changed = 0
+    for start in range(0, len(object_ids), REWRITE_BATCH):
+        rows = events.filter(stream=stream, object_id__in=object_ids[start : start + REWRITE_BATCH])
+        rows = rows.filter(Q(type=family) | Q(type__startswith=f"{family}."))
+        rows = rows.exclude(type=f"{family}.deleted")
+        if before_seq is not None:
+            rows = rows.filter(seq__lt=before_seq)
+        updated = []
+        for event in rows.only("pk", "frame"):
+            text = protocol.rewrite_text(event.frame, rewrite)
+            if text != event.frame:
+                event.frame = text
+                updated.append(event)
+        events.bulk_update(updated, ["frame"], batch_size=REWRITE_BATCH)
+        changed += len(updated)
+    return changed
+
+
 @dataclass(frozen=True, slots=True)  # one per connection
 class Sender:
     """Who is posting: a user, or a guest identified by session or connection."""
 
     user: Any  # a user instance, or None for guests
-    name: str
+    name: str  # cut to protocol.NAME_MAX_LENGTH characters (what a message stores)
     key: str  # idempotency scope: the same client_id from the same key is one send
+
+    def __post_init__(self) -> None:
+        # Whatever the policy returns, a send must not fail on the name's length.
+        object.__setattr__(self, "name", protocol.shown_name(self.name))
 
     @property
     def info(self) -> dict[str, Any]:
@@ -129,6 +203,8 @@ def _rebuilt_message_frame(message: Message) -> str:
         created=message.created.isoformat(),
         client_id=message.client_id or None,
     )
+    if message.is_removed:  # as its stored events would be: no text
+        frame = protocol.redacted(frame)
     return protocol.encode(protocol.with_seq(frame, 0))
 
 
@@ -298,6 +374,107 @@ def change_message(
             message.body = body
             message.save(using=using)
     return message
+
+
+# Data-protection requests (docs/retention.md) ---------------------------------
+
+
+@dataclass(frozen=True)
+class Purged:
+    messages: int  # messages erased
+    deleted: int  # of which were live: readers got ``message.deleted``
+    events: int  # stored events redacted
+    rooms: int  # rooms they were in
+
+
+def _messages_of(user_id: int) -> Any:
+    # sender_key too: it outlives the user row (author is SET_NULL on delete).
+    return Message.all_objects.filter(Q(author_id=user_id) | Q(sender_key=f"user:{user_id}"))
+
+
+def purge_user(user_id: int, *, dry_run: bool = False) -> Purged:
+    """Erase every message user ``user_id`` wrote, in every room.
+
+    Each message's body, author name, author, sender key and client_id are
+    erased and it is marked removed; a message still live gets a
+    ``message.deleted`` event (live readers remove it); every stored event
+    about the messages is redacted, its author too (id null, name ""). One
+    transaction per room. The user row itself is left to the caller.
+    """
+    room_ids = sorted(set(_messages_of(user_id).values_list("room_id", flat=True)))
+    messages = deleted = events = 0
+    for room_id in room_ids:
+        purged = _purge_user_in_room(user_id, room_id, dry_run=dry_run)
+        messages += purged.messages
+        deleted += purged.deleted
+        events += purged.events
+    return Purged(messages, deleted, events, len(room_ids))
+
+
+def _purge_user_in_room(user_id: int, room_id: int, *, dry_run: bool) -> Purged:
+    using = router.db_for_write(Message)
+    with transaction.atomic(using=using):
+        room = Room._base_manager.using(using).get(pk=room_id)
+        rows = list(_messages_of(user_id).filter(room_id=room_id).values_list("pk", "is_removed"))
+        ids = [pk for pk, _ in rows]
+        live = [pk for pk, removed in rows if not removed]
+        if dry_run:
+            return Purged(len(ids), len(live), _count_events(room, ids, "message"), 1)
+        for start in range(0, len(ids), REWRITE_BATCH):
+            Message.all_objects.using(using).filter(
+                pk__in=ids[start : start + REWRITE_BATCH]
+            ).update(
+                body="",
+                author_name="",
+                author=None,
+                sender_key="",
+                client_id="",
+                is_removed=True,
+                modified=timezone.now(),
+            )
+        for pk in live:  # what a moderator's deletion sends, so live readers drop it
+            record_event(room, protocol.message_deleted(id=pk), object_id=pk)
+        redact = partial(protocol.redacted, erase_author=True)
+        events = rewrite_events(room, ids, "message", redact)
+    return Purged(len(ids), len(live), events, 1)
+
+
+def _count_events(stream: Stream, object_ids: list[int], family: str) -> int:
+    count = 0
+    for start in range(0, len(object_ids), REWRITE_BATCH):
+        count += (
+            stream.events.filter(object_id__in=object_ids[start : start + REWRITE_BATCH])
+            .filter(Q(type=family) | Q(type__startswith=f"{family}."))
+            .exclude(type=f"{family}.deleted")
+            .count()
+        )
+    return count
+
+
+@dataclass(frozen=True)
+class RoomPurged:
+    messages: int
+    events: int
+
+
+def purge_room(room: Stream, *, dry_run: bool = False) -> RoomPurged:
+    """Delete a room (or live blog) with everything posted in it and its events.
+
+    Its open sockets and SSE readers are asked to re-check after the commit
+    (revoke.py) and are closed with 4404, as for any stream that no longer
+    exists. Nothing else is sent: there is no stream left to tell.
+    """
+    from .revoke import recheck
+
+    using = router.db_for_write(type(room))
+    with transaction.atomic(using=using):
+        items = room.messages if isinstance(room, Room) else room.entries
+        counts = RoomPurged(items.count(), room.events.count())
+        if not dry_run:
+            group = room.group_name
+            room.delete(using=using)
+            transaction.on_commit(partial(recheck, group), using=using, robust=True)
+    return counts
 
 
 def mute(room: Room, user_id: int, until: Any, by: Any) -> None:

@@ -104,3 +104,59 @@ def test_host_frames_may_carry_datetimes_and_decimals():
         "at": "2026-11-24T20:45:00Z",
         "price": "2.50",
     }
+
+
+def goal_frame(goal, created):
+    kind = "goal" if created else "goal.edited"
+    return {"type": kind, "id": goal.pk, "scorer": goal.scorer, "minute": goal.minute}
+
+
+def goal_deleted(goal):
+    return {"type": "goal.deleted", "id": goal.pk}
+
+
+def stored(stream):
+    return [json.loads(text) for text in stream.events.values_list("frame", flat=True)]
+
+
+def test_a_host_model_edit_and_deletion_rewrite_its_earlier_events(goal_registration):
+    bridge.register(
+        Goal,
+        stream="blog",
+        frame_for_save=goal_frame,
+        frame_for_delete=goal_deleted,
+        redact_fields=("scorer",),
+    )
+    blog = make_blog()
+    goal = Goal.objects.create(blog=blog, scorer="Offside Smith", minute=42)
+    goal.scorer = "Kane"
+    goal.save()
+    assert [f["scorer"] for f in stored(blog)] == ["Kane", "Kane"]
+    goal_id = goal.pk
+    goal.delete()
+    assert stored(blog) == [
+        {"type": "goal", "seq": 1, "id": goal_id, "scorer": "", "minute": 42, "redacted": True},
+        {
+            "type": "goal.edited",
+            "seq": 2,
+            "id": goal_id,
+            "scorer": "",
+            "minute": 42,
+            "redacted": True,
+        },
+        {"type": "goal.deleted", "seq": 3, "id": goal_id},
+    ]
+
+
+def test_redact_fields_none_leaves_a_host_models_events_alone(goal_registration):
+    bridge.register(
+        Goal,
+        stream="blog",
+        frame_for_save=goal_frame,
+        frame_for_delete=goal_deleted,
+        redact_fields=None,
+    )
+    blog = make_blog()
+    goal = Goal.objects.create(blog=blog, scorer="Kane", minute=42)
+    goal.delete()
+    assert stored(blog)[0]["scorer"] == "Kane" and "redacted" not in stored(blog)[0]
