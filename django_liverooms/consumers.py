@@ -340,6 +340,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Whether a live frame is for this socket: not in its history, not its own typing."""
         return (seq is None or seq > self.through) and skip != self.channel_name
 
+    def take(self, seq: int | None, skip: str | None, message: dict[str, Any]) -> None:
+        """A live frame from the fan-out hub (fanout.Member.take)."""
+        if (seq is None or seq > self.through) and skip != self.channel_name:
+            self.outbox.put(message)
+
     # Client frames -------------------------------------------------------
 
     @cached_property

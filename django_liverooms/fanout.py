@@ -12,10 +12,10 @@ Every guarantee of the per-socket path holds:
   ``connect`` after the checks);
 - resume hand-over: frames that arrive while a joining consumer reads its
   history are held for it and released by :func:`ready` once the history is
-  sent, then filtered by ``consumer.wants()`` (seq at or below ``through``
+  sent, then filtered by ``consumer.take()`` (seq at or below ``through``
   dropped), exactly like frames waiting in the consumer's queue were;
 - ``skip`` (a typing frame is not echoed to its sender) is the same
-  ``consumer.wants()`` check;
+  ``consumer.take()`` check;
 - persistence before ack is unchanged: a frame is only broadcast once stored.
 
 If the hub's subscription fails (Redis down or restarted), the hub cannot
@@ -33,6 +33,9 @@ socket a layer read (a task, a queue and a Redis receive buffer).
 Each socket's frames go through its own :class:`~.outbox.Outbox`, which
 never makes the hub wait: a client that stops reading delays only itself,
 and is closed with 4408 once it is over its bound (outbox.py).
+
+SSE responses (sse.py) read through the hub too, whatever ``FANOUT`` says:
+a stream costs a queue, not a channel-layer channel and a Redis connection.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ from typing import Any, Protocol
 from .broadcast import FRAME_EVENT
 from .conf import conf
 from .layerwatch import LayerFailed, cancellable
-from .outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +60,16 @@ STOP_EVENT = "liverooms.fanout.stop"
 
 
 class Member(Protocol):
-    """What the hub needs from a consumer (StreamConsumer provides it)."""
+    """What the hub needs from a member: a socket (consumers.StreamConsumer)
+    or a Server-Sent Events response (sse.Reader)."""
 
     channel_name: str
 
     def fanout_group(self) -> str: ...
 
-    def wants(self, seq: int | None, skip: str | None) -> bool: ...
-
-    outbox: Outbox
-
-    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None: ...
+    def take(self, seq: int | None, skip: str | None, message: dict[str, Any]) -> None:
+        """One live frame (``message["text"]``): write it unless it is not for
+        this member (already in its history, its own typing). Never waits."""
 
     async def layer_failed(self) -> None: ...
 
@@ -113,12 +114,9 @@ class Hub:
         Held frames without a seq (presence, typing) are dropped: they were
         true before this socket joined, and its own presence frame follows.
         """
-        pending = self.pending.get(consumer)
-        while pending:
-            event = pending.pop(0)
-            if event["seq"] is not None and consumer.wants(event["seq"], event.get("skip")):
-                await consumer.send(text_data=event["text"])
-        self.pending.pop(consumer, None)
+        for event in self.pending.pop(consumer, ()):
+            if event["seq"] is not None:
+                consumer.take(event["seq"], event.get("skip"), _message(event))
 
     async def leave(self, consumer: Member) -> None:
         self.pending.pop(consumer, None)
@@ -202,15 +200,14 @@ class Hub:
         if not members:
             return
         seq, skip = event["seq"], event.get("skip")
-        # One ASGI message for every socket, as AsyncWebsocketConsumer.send() builds it.
-        message = {"type": "websocket.send", "text": event["text"]}
+        message = _message(event)  # one for every socket
         pending = self.pending
         for consumer in members:
             held = pending.get(consumer)
             if held is not None:
                 held.append(event)
-            elif consumer.wants(seq, skip):
-                consumer.outbox.put(message)
+            else:
+                consumer.take(seq, skip, message)
 
     def forward(self, event: dict[str, Any]) -> None:
         """Any other group event (e.g. revoke.py's recheck) goes to each local
@@ -250,6 +247,11 @@ class Hub:
                 await consumer.layer_failed()
             except Exception:
                 logger.warning("liverooms: could not close a consumer", exc_info=True)
+
+
+def _message(event: dict[str, Any]) -> dict[str, Any]:
+    """A broadcast's frame as the ASGI message AsyncWebsocketConsumer.send() builds."""
+    return {"type": "websocket.send", "text": event["text"]}
 
 
 async def private_channel_name(layer: Any) -> str:

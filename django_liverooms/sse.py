@@ -11,40 +11,41 @@ any view, and answers refusals with the history API's JSON errors. An
 ``AsyncHttpConsumer`` would need the project to route ``http`` through
 Channels' URL router and would duplicate that.
 
-The hand-over is the socket's: the response's own channel joins the stream's
-group *before* the history is read, live frames wait in a queue meanwhile,
-and those whose seq the history covered are dropped. Each response has its
-own layer channel in the group (also with ``FANOUT = "process"``: the hub
-writes to sockets, and SSE readers are the fallback, not the crowd). Every
-layer call is bounded by ``LAYER_TIMEOUT``; when the layer fails the response
+The stream reads through the process's fan-out hub (fanout.py), as the
+sockets do: a :class:`Reader` joins the stream's group *before* the history
+is read, live frames are held meanwhile, and those whose seq the history
+covered are dropped. A response costs a queue, not a channel-layer channel
+(nor, on Redis, a connection of its own). When the layer fails the response
 ends, and the browser reconnects with ``Last-Event-ID`` and misses nothing.
+
+A reader that does not keep up is bounded like a socket (outbox.py): once
+more than ``SEND_QUEUE_BYTES`` of frames wait for it, the response ends and
+the browser resumes from its last event id.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from channels.db import database_sync_to_async
 
-from . import health, protocol, streams
-from .broadcast import FRAME_EVENT, layer
+from . import fanout, health, protocol, streams
+from .broadcast import layer
 from .conf import conf
-from .fanout import private_channel_name
-from .layerwatch import LayerFailed, bounded, cancellable, watch_for
+from .layerwatch import LayerFailed, bounded, watch_for
 from .policy import Opening, Refused, reader_now
 from .revoke import RECHECK_EVENT
 
 logger = logging.getLogger(__name__)
 
-# Queued by the reader itself (never from the layer): stop, or the layer failed.
-_STOP_EVENT = "liverooms.sse.stop"
+# Queued for the response (never from the layer): the layer failed, or the
+# reader fell too far behind; either way the response ends.
 _FAILED = {"type": "liverooms.sse.failed"}
-# RedisChannelLayer forgets group members after ``group_expiry`` (a day by
-# default); a long response re-adds its channel, as the fan-out hub does.
-DEFAULT_REFRESH = 3600.0
+_TOO_SLOW = {"type": "liverooms.sse.too_slow"}
 
 
 def parse_resume(last_event_id: str | None, after: str | None) -> int | None:
@@ -58,79 +59,70 @@ def parse_resume(last_event_id: str | None, after: str | None) -> int | None:
     return protocol.parse_uint(raw)
 
 
-class Subscription:
-    """One response's channel in the stream's group, read into a queue."""
+class Reader:
+    """One response's membership of the process's fan-out hub (fanout.Member)."""
 
     def __init__(self, stream: Any) -> None:
         self.layer = layer()
         self.stream = stream  # health's per-process census counts it
-        self.group = stream.group_name
-        self.channel: str | None = None
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.task: asyncio.Task[None] | None = None
-        self.added = 0.0
+        self.channel_name = fanout.local_name()
+        self.through = 0  # live frames at or below it were in the history
+        self.events: collections.deque[dict[str, Any]] = collections.deque()
+        self.size = 0  # characters of frames in ``events``
+        self.arrived = asyncio.Event()
+        self.joined = False
+
+    def fanout_group(self) -> str:
+        return self.stream.group_name
 
     async def open(self) -> None:
-        """Join the group (LayerFailed if the layer does not answer)."""
+        """Join the stream's group (LayerFailed if the layer does not answer)."""
         if self.layer is None:
             raise LayerFailed("no channel layer is configured")
-        self.channel = await bounded(private_channel_name(self.layer))
-        await bounded(self.layer.group_add(self.group, self.channel))
-        self.added = asyncio.get_running_loop().time()
-        self.task = asyncio.ensure_future(self._read())
+        await bounded(fanout.hub_for(self.layer).join(self))
+        self.joined = True
         if not await watch_for(self.layer).add(self):
             raise LayerFailed("the channel layer's Redis is down")
 
-    async def _read(self) -> None:
-        assert self.channel is not None
-        try:
-            while True:
-                event = await cancellable(self.layer.receive(self.channel))
-                if event.get("type") == _STOP_EVENT:
-                    return
-                self.queue.put_nowait(event)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("liverooms: SSE channel-layer read failed: %r", exc)
-            self.queue.put_nowait(_FAILED)
+    async def ready(self, through: int) -> None:
+        """The history up to ``through`` is sent: release the frames held since open()."""
+        self.through = through
+        await fanout.hub_for(self.layer).ready(self)
+
+    def take(self, seq: int | None, skip: str | None, message: dict[str, Any]) -> None:
+        if seq is None or seq > self.through:
+            self._queue({"seq": seq, "text": message["text"]})
+
+    def receive_routed(self, event: dict[str, Any]) -> None:
+        self._queue(event)  # a recheck (revoke.py)
 
     async def layer_failed(self) -> None:
-        """Called by the layer watch (layerwatch.py): Redis went away or restarted."""
-        self.queue.put_nowait(_FAILED)
+        """Called by the hub or the layer watch: Redis went away or restarted."""
+        self._queue(_FAILED)
 
-    async def refresh(self) -> None:
-        """Re-add the channel before the layer's group expiry forgets it."""
-        expiry = getattr(self.layer, "group_expiry", None)
-        interval = min(DEFAULT_REFRESH, expiry / 2) if expiry else DEFAULT_REFRESH
-        now = asyncio.get_running_loop().time()
-        if now - self.added >= interval:
-            await bounded(self.layer.group_add(self.group, self.channel))
-            self.added = now
+    def _queue(self, event: dict[str, Any]) -> None:
+        if self.size > conf.SEND_QUEUE_BYTES:
+            return  # ending: _TOO_SLOW is queued
+        self.events.append(event)
+        self.size += len(event.get("text", ""))
+        if self.size > conf.SEND_QUEUE_BYTES:
+            self.events.append(_TOO_SLOW)
+        self.arrived.set()
+
+    def drain(self) -> list[dict[str, Any]]:
+        events, self.events, self.size = list(self.events), collections.deque(), 0
+        self.arrived.clear()
+        return events
 
     async def close(self) -> None:
-        if self.layer is None or self.channel is None:
+        if self.layer is None:
             return
         watch_for(self.layer).discard(self)
-        try:
-            await bounded(self.layer.group_discard(self.group, self.channel))
-        except LayerFailed:
-            pass  # the membership expires with the group
-        task = self.task
-        if task is None or task.done():
-            return
-        if hasattr(self.layer, "receive_buffer"):
-            # RedisChannelLayer: a cancel landing in its BZPOPMIN can be
-            # swallowed (see fanout.private_channel_name); ask the read to end.
+        if self.joined:
             try:
-                await bounded(self.layer.send(self.channel, {"type": _STOP_EVENT}))
+                await bounded(fanout.hub_for(self.layer).leave(self))
             except LayerFailed:
-                pass
-            else:
-                await asyncio.wait({task}, timeout=conf.LAYER_TIMEOUT)
-        if not task.done():
-            # The in-memory and pub/sub layers clean up a cancelled receive.
-            task.cancel()
+                pass  # the membership expires with the group
 
 
 async def event_stream(
@@ -149,56 +141,43 @@ async def event_stream(
     """
     yield protocol.sse_retry(conf.SSE_RETRY)
     stream = opening.stream
-    subscription = Subscription(stream)
-    getter: asyncio.Future[dict[str, Any]] | None = None
+    reader = Reader(stream)
     try:
         try:
-            await subscription.open()
+            await reader.open()
         except LayerFailed as exc:
             logger.warning("liverooms: SSE could not join %s: %s", stream.group_name, exc)
             return  # the browser reconnects after ``retry``
-        health.census().add(subscription)
-        through = 0  # live frames at or below it were in the history
+        health.census().add(reader)
+        through = 0
         async for chunk, covered in _history(kind, opening, after, bad_after):
             through = covered
             yield chunk
+        await reader.ready(through)
         while True:
-            if getter is None:
-                getter = asyncio.ensure_future(subscription.queue.get())
-            done, _ = await asyncio.wait({getter}, timeout=conf.SSE_KEEPALIVE)
-            if not done:
-                try:
-                    await subscription.refresh()
-                except LayerFailed:
-                    return
+            try:
+                await asyncio.wait_for(reader.arrived.wait(), conf.SSE_KEEPALIVE)
+            except asyncio.TimeoutError:
                 yield protocol.SSE_KEEPALIVE
                 continue
-            pending, getter = [getter.result()], None
-            while not subscription.queue.empty():  # one write for a burst
-                pending.append(subscription.queue.get_nowait())
-            out = []
-            for event in pending:
-                kind_of_event = event.get("type")
-                if kind_of_event == FRAME_EVENT:
-                    seq = event.get("seq")
-                    if seq is None or seq > through:  # else: the history carried it
-                        out.append(protocol.sse_event(event["text"], seq))
-                elif kind_of_event == RECHECK_EVENT:
+            out = []  # one write for a burst
+            for event in reader.drain():
+                if "text" in event:
+                    out.append(protocol.sse_event(event["text"], event["seq"]))
+                elif event.get("type") == RECHECK_EVENT:
                     refusal = await _recheck(event, user, stream, scope, session)
                     if refusal is not None:
                         yield "".join(out) + refusal
                         return
-                elif event is _FAILED:
+                else:  # _FAILED or _TOO_SLOW
                     if out:
                         yield "".join(out)
                     return
             if out:
                 yield "".join(out)
     finally:
-        if getter is not None:
-            getter.cancel()
-        health.census().discard(subscription)
-        await subscription.close()
+        health.census().discard(reader)
+        await reader.close()
 
 
 async def _history(

@@ -24,6 +24,7 @@ class Member:
     """Stands in for a StreamConsumer: the hub's side of it, with the real wants()."""
 
     wants = StreamConsumer.wants
+    take = StreamConsumer.take
 
     def __init__(self, name, through=0, group=GROUP):
         self.channel_name, self.through, self.group = name, through, group

@@ -285,6 +285,58 @@ async def test_a_disconnected_reader_leaves_the_group(blog):
     assert not layer.groups.get(blog.group_name)
 
 
+@in_memory_layer
+async def test_streams_read_through_the_process_hub_with_no_layer_channel_each(blog):
+    readers = [await open_stream() for _ in range(3)]
+    for sse in readers:
+        await sse.event()  # welcome (the blog is empty)
+    # One channel in the group, the hub's, however many streams are open.
+    assert len(get_channel_layer().groups[blog.group_name]) == 1
+    await apublish(blog, 1)
+    for sse in readers:
+        assert (await sse.event())[0] == 1
+        await sse.close()
+    assert not get_channel_layer().groups.get(blog.group_name)
+
+
+async def test_many_streams_on_redis_hold_no_redis_connection_each(blog, redis_url):
+    import redis as redis_client
+
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"liverooms-sse-{uuid.uuid4().hex[:8]}"},
+        }
+    }
+    server = redis_client.Redis.from_url(redis_url)
+    with override_settings(CHANNEL_LAYERS=layers):
+        first = await open_stream()
+        await first.event()
+        before = len(server.client_list())
+        readers = [await open_stream() for _ in range(30)]
+        for sse in readers:
+            await sse.event()
+        # Before, each stream read its own channel: one Redis connection per stream.
+        assert len(server.client_list()) - before < 5
+        await apublish(blog, 1)
+        for sse in [first, *readers]:
+            assert (await sse.event())[0] == 1
+            await sse.close()
+
+
+@override_settings(LIVEROOMS={"SEND_QUEUE_BYTES": 1024})
+def test_a_reader_that_falls_behind_is_ended_and_keeps_nothing_more():
+    from django_liverooms.sse import _TOO_SLOW, Reader
+
+    reader = Reader(stream=None)  # its queue alone: never opened
+    for seq in range(1, 50):
+        reader.take(seq, None, {"type": "websocket.send", "text": "z" * 100})
+    events = reader.drain()
+    assert events[-1] is _TOO_SLOW  # the response ends; the browser resumes
+    assert len(events) == 12  # 11 frames (over 1024 characters), then the end
+    assert reader.size == 0
+
+
 async def test_an_open_stream_counts_in_the_health_census(blog):
     from django_liverooms import health
 
