@@ -557,7 +557,12 @@ class LiveBlogConsumer(StreamConsumer):
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):
-    """A path under the app's prefix that names no stream: closed with 4404."""
+    """A path under the app's prefix that names no stream: closed with 4404.
+
+    It has no channel-layer channel: a refusal must not need the layer (with
+    Redis restarting, creating and reading one raised in this path)."""
+
+    channel_layer_alias = "liverooms.none"  # no such alias: get_channel_layer() is None
 
     async def connect(self) -> None:
         await self.accept()
