@@ -36,6 +36,7 @@ from . import (
     presence,
     protocol,
     ratelimit,
+    sessions,
     streams,
     workers,
 )
@@ -65,7 +66,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     through = 0  # live frames with a seq at or below this were in the history
     layer_lost = False  # set by layer_failed(): the socket is closing with 4503
     layer_lost_reading = False  # the layer read failed; read no more
-    counted_as: str | None = None  # the key this socket counts under in MAX_CONNECTIONS_PER_USER
+    counted_as: str | None = None  # the key this socket counts under (ratelimit.connection_cap)
     routed: asyncio.Lock | None = None  # orders the events the hub hands over
 
     @property  # type: ignore[override]
@@ -123,15 +124,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # Connection ----------------------------------------------------------
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        # Connections per user are counted before anything else is done.
-        key = ratelimit.owner_key(self.scope)
-        limit = conf.MAX_CONNECTIONS_PER_USER
-        if key is not None and limit is not None:
-            if not await ratelimit.get_counters().acquire(key, limit):
-                await self.accept()
-                await self.close(code=protocol.CLOSE_ABUSE)
-                return
-            self.counted_as = key
+        # Connections per user (or guest session, or sessionless address)
+        # are counted before anything else is done.
+        key = await ratelimit.acquire_slot(self.scope)
+        if key is False:
+            await self.accept()
+            await self.close(code=protocol.CLOSE_ABUSE)
+            return
+        self.counted_as = key if isinstance(key, str) else None
         try:
             await super().websocket_connect(message)
         except BaseException:
@@ -209,6 +209,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         # This socket's own presence frame goes before any held live frame.
         await presence.ajoin(self.stream, self.channel_name, self.sender, self.send)
         health.census().add(self)
+        sessions.watch(self, self.user, self.scope.get("session"))  # closed when it ends
         await self.subscribed()
 
     @database_sync_to_async
@@ -234,6 +235,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         await presence.aleave(self.stream, self.channel_name)
         health.census().discard(self)
+        sessions.unwatch(self)
         layerwatch.watch_for(self.channel_layer).discard(self)
         try:
             await layerwatch.bounded(self.unsubscribe())
@@ -329,7 +331,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     @cached_property
     def limiter(self) -> ratelimit.ConnectionLimiter:
-        return ratelimit.ConnectionLimiter(self.sender.key)
+        return ratelimit.ConnectionLimiter(ratelimit.send_key(self.sender.key, self.scope))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.stream is None:
@@ -377,6 +379,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             await self.send_frame(exc.frame())
             await self.close(code=exc.close_code or protocol.CLOSE_FORBIDDEN)
+
+    async def session_ended(self) -> None:
+        """The connection's session ended (sessions.py): logout, expiry, password change."""
+        await self.send_frame(protocol.error(protocol.FORBIDDEN, sessions.ended_detail()))
+        await self.close(code=protocol.CLOSE_FORBIDDEN)
 
     # Access on every write -------------------------------------------------
 

@@ -140,7 +140,7 @@ def current_user(user: Any, scope: dict[str, Any] | None) -> Any:
         return AnonymousUser()
     session = (scope or {}).get("session")
     session_key = getattr(session, "session_key", None)
-    if session_key and _signed_in_by(session, user):
+    if session_key and signed_in_by(session, user):
         fresh = _session_user(session_key)
         return fresh if fresh is not None and fresh.pk == user.pk else AnonymousUser()
     # A user put in the scope another way (token middleware, tests).
@@ -148,7 +148,7 @@ def current_user(user: Any, scope: dict[str, Any] | None) -> Any:
     return fresh if fresh is not None and fresh.is_active else AnonymousUser()
 
 
-def _signed_in_by(session: Any, user: Any) -> bool:
+def signed_in_by(session: Any, user: Any) -> bool:
     """Whether the connection's session (as read when it opened) holds this user."""
     try:
         return str(session.get(auth.SESSION_KEY)) == str(user.pk)
@@ -170,16 +170,21 @@ def _session_user(session_key: str) -> Any:
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
         return None
     user = auth.load_backend(backend_path).get_user(user_id)
-    if user is None or not hasattr(user, "get_session_auth_hash"):
-        return user
-    session_hash = session.get(auth.HASH_SESSION_KEY)
-    if not session_hash:
-        return None
-    fallbacks = getattr(user, "get_session_auth_fallback_hash", lambda: [])
-    hashes = [user.get_session_auth_hash(), *fallbacks()]
-    if not any(constant_time_compare(session_hash, h) for h in hashes):
+    if user is None or not session_hash_matches(session.get(auth.HASH_SESSION_KEY), user):
         return None
     return user
+
+
+def session_hash_matches(session_hash: Any, user: Any) -> bool:
+    """Whether a session's auth hash is still ``user``'s (a password change
+    makes it stale), as ``auth.get_user()`` checks it."""
+    if not hasattr(user, "get_session_auth_hash"):
+        return True
+    if not session_hash:
+        return False
+    fallbacks = getattr(user, "get_session_auth_fallback_hash", lambda: [])
+    hashes = [user.get_session_auth_hash(), *fallbacks()]
+    return any(constant_time_compare(session_hash, h) for h in hashes)
 
 
 class Refused(Exception):
