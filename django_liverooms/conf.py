@@ -101,8 +101,9 @@ DEFAULTS: dict[str, Any] = {
     # it, 503 ``unavailable`` with Retry-After. None: no limit.
     "HTTP_HISTORY_CONCURRENCY": 8,
     # HTTP history pages per client (user, guest session or address), per
-    # process, as a rate (count, seconds); over it, 429 ``rate_limited``.
-    "HTTP_HISTORY_RATE": (30, 10),
+    # process, as a rate (count, seconds); over it, 429 ``rate_limited``. Off by
+    # default: readers behind one NAT share an address.
+    "HTTP_HISTORY_RATE": None,
     # Where asgi.py mounts websocket_include(), for the template tags' widgets:
     # a path ("/ws/") on this site, or a ws:// or wss:// URL of another host.
     "WEBSOCKET_PREFIX": "/ws/",

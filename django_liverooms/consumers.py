@@ -41,7 +41,7 @@ from . import (
     workers,
 )
 from .conf import conf
-from .policy import Opening, Refused, get_policy, open_stream, reader_now
+from .policy import CachedVerdict, Opening, Refused, get_policy, open_stream, reader_now
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.close(code=opening)
             return
         self.stream, self.sender = opening.stream, opening.sender
+        self.may_post = CachedVerdict(opening.can_post)  # for typing; writes refresh it
         self.limits = protocol.Limits(
             conf.MAX_FRAME_BYTES, conf.MAX_BODY_LENGTH, conf.MAX_MUTE_MINUTES
         )
@@ -445,7 +446,9 @@ class ChatConsumer(StreamConsumer):
     def check_can_post(self, client_id: str | None) -> Any:
         """The room, fresh, if the connection's user may post in it now."""
         user, room = self.authorize(client_id)
-        if not get_policy().can_post(user, room, self.scope):
+        allowed = get_policy().can_post(user, room, self.scope)
+        self.may_post.set(allowed)
+        if not allowed:
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, "You may not post in this room.", client_id
             )
@@ -549,9 +552,16 @@ class ChatConsumer(StreamConsumer):
         if timer is not None:
             timer.cancel()
 
+    def can_post_now(self) -> bool:
+        return get_policy().can_post(self.user, self.stream, self.scope)
+
     async def relay_typing(self) -> None:
         if not self.limiter.typing():
             return  # throttled (TYPING_RATE): typing is a hint, not a message
+        if self.may_post.stale():
+            self.may_post.set(await database_sync_to_async(self.can_post_now)())
+        if not self.may_post.value:
+            return  # readers who may not post (guests, muted users) do not type
         text = protocol.encode(protocol.typing(self.sender.info))
         await broadcast.apublish(
             [broadcast.Broadcast(self.stream.group_name, None, text, skip=self.channel_name)]

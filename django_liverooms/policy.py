@@ -11,6 +11,7 @@ The default rules, as a table, are in docs/permissions.md.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -109,8 +110,13 @@ class DefaultPolicy:
         return display_name(user)
 
     def guest_name(self, guest_key: str) -> str:
-        """The name readers see for an anonymous visitor."""
-        return gettext("Guest %(id)s") % {"id": hashlib.sha256(guest_key.encode()).hexdigest()[:4]}
+        """The name readers see for an anonymous visitor.
+
+        32 bits of a hash of the guest's key: with 16, another guest bearing
+        the same name turned up after a few hundred connections. A name is
+        still only a label; the widget tells "mine" by author id or client_id.
+        """
+        return gettext("Guest %(id)s") % {"id": hashlib.sha256(guest_key.encode()).hexdigest()[:8]}
 
 
 def identify(user: Any, scope: dict[str, Any], connection_id: str) -> Sender:
@@ -276,6 +282,28 @@ def reader_now(
 def _session_scope(scope: dict[str, Any] | None, session: Any) -> dict[str, Any]:
     """Where identify() and current_user() find the session: the scope's, or an HTTP request's."""
     return {"session": session} if session is not None else scope or {}
+
+
+class CachedVerdict:
+    """A connection's "may post" as last seen, trusted for ``ttl`` seconds.
+
+    Typing frames are relayed only from connections that may post; checking
+    the policy (a mute is a query) on every typing frame would be a database
+    hop per keystroke burst, so the verdict from the ``welcome`` or the last
+    write is reused, and looked up again at most every ``ttl`` seconds.
+    """
+
+    ttl = 5.0
+
+    def __init__(self, value: bool, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.set(value)
+
+    def set(self, value: bool) -> None:
+        self.value, self.at = bool(value), self.clock()
+
+    def stale(self) -> bool:
+        return self.clock() - self.at >= self.ttl
 
 
 @lru_cache(maxsize=8)
