@@ -76,7 +76,8 @@ DEFAULTS: dict[str, Any] = {
     "TYPING_RATE": (1, 2),
     # Rate-limit refusals a connection may collect before it is closed with 4429.
     "ABUSE_LIMIT": (10, 60),
-    # Open sockets per user (or guest session), per process; None: no limit.
+    # Open sockets and SSE streams per user (or guest session), per process;
+    # None: no limit.
     "MAX_CONNECTIONS_PER_USER": 20,
     # Seconds between keep-alive comments on an idle SSE stream, so that
     # proxies do not close it; positive.

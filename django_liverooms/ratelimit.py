@@ -11,6 +11,13 @@ rate and N times the connection limit. A shared backend (e.g. Redis) only has
 to implement the three async methods of :class:`Counters` and be installed
 with :func:`set_counters`.
 
+Connections (sockets and SSE streams alike) count per user, per guest
+session, or, for a guest without a session, per client address
+(:func:`client_address`, which believes ``X-Forwarded-For`` only from
+``TRUSTED_PROXIES``): :func:`connection_cap`, :func:`acquire_slot`,
+:func:`stream_slot`. Sessionless guests' writes share one ``USER_SEND_RATE``
+budget per address (:func:`send_key`).
+
 Everything takes an injected clock, so the arithmetic is unit-testable.
 """
 
