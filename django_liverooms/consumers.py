@@ -158,6 +158,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self.stream, self.sender = opening.stream, opening.sender
         self.may_post = CachedVerdict(opening.can_post)  # for typing; writes refresh it
+        sessions.watch(self, self.user, self.scope.get("session"))  # closed when it ends
         self.limits = protocol.Limits(
             conf.MAX_FRAME_BYTES, conf.MAX_BODY_LENGTH, conf.MAX_MUTE_MINUTES
         )
@@ -210,7 +211,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
         # This socket's own presence frame goes before any held live frame.
         await presence.ajoin(self.stream, self.channel_name, self.sender, self.send)
         health.census().add(self)
-        sessions.watch(self, self.user, self.scope.get("session"))  # closed when it ends
         await self.subscribed()
 
     @database_sync_to_async
@@ -234,9 +234,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             timer.cancel()
         if self.stream is None:
             return
+        sessions.unwatch(self)
         await presence.aleave(self.stream, self.channel_name)
         health.census().discard(self)
-        sessions.unwatch(self)
         layerwatch.watch_for(self.channel_layer).discard(self)
         try:
             await layerwatch.bounded(self.unsubscribe())
