@@ -228,5 +228,9 @@ class _HeldSlot:
 
     def close(self) -> None:
         slot = self.take()
-        if slot is not None and not self.loop.is_closed():
+        if slot is None:
+            return
+        try:
             self.loop.call_soon_threadsafe(layerwatch.background, ratelimit.release_slot(slot))
+        except RuntimeError:
+            pass  # the loop is closed: so is the process's count
