@@ -63,4 +63,6 @@ LIVEROOMS = {
     "FRAME_RATE": None,
     "SEND_RATE": None,
     "USER_SEND_RATE": None,
+    # Thousands of sessionless readers from one address (the load generator).
+    "MAX_CONNECTIONS_PER_ADDRESS": None,
 }

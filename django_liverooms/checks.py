@@ -642,3 +642,62 @@ def check_worker_layer(**kwargs: Any) -> list[Any]:
             id="liverooms.W124",
         )
     ]
+
+
+# Issue 13: sessions, caps by client address, the HTTP history bound (E100-E104).
+
+
+@register(Tags.compatibility)
+def check_sessions_and_caps(**kwargs: Any) -> list[Any]:
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    from .ratelimit import parse_proxies
+
+    errors: list[Any] = []
+    interval = conf.SESSION_CHECK_INTERVAL
+    if not _is_number(interval) or not 0 <= interval < float("inf"):
+        errors.append(
+            Error(
+                f"LIVEROOMS['SESSION_CHECK_INTERVAL'] is {interval!r}.",
+                hint="Use the seconds between checks of signed-in readers' sessions, or 0 for "
+                f"none (default {DEFAULTS['SESSION_CHECK_INTERVAL']}).",
+                id="liverooms.E100",
+            )
+        )
+    try:
+        parse_proxies(conf.TRUSTED_PROXIES)
+    except ValueError as exc:
+        errors.append(
+            Error(
+                f"LIVEROOMS['TRUSTED_PROXIES'] is not a list of proxies: {exc}.",
+                hint="Give the IP addresses or networks of your reverse proxies, e.g. "
+                '["127.0.0.1", "10.0.0.0/8"], or [] to take the peer as the client.',
+                id="liverooms.E101",
+            )
+        )
+    for key, error_id in (
+        ("MAX_CONNECTIONS_PER_ADDRESS", "liverooms.E102"),
+        ("HTTP_HISTORY_CONCURRENCY", "liverooms.E103"),
+    ):
+        value = getattr(conf, key)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
+            errors.append(
+                Error(
+                    f"LIVEROOMS[{key!r}] is {value!r}.",
+                    hint=f"Use a positive integer, or None for no limit (default {DEFAULTS[key]}).",
+                    id=error_id,
+                )
+            )
+    try:
+        Rate.parse(conf.HTTP_HISTORY_RATE)
+    except ValueError as exc:
+        errors.append(
+            Error(
+                f"LIVEROOMS['HTTP_HISTORY_RATE'] is not a rate: {exc}.",
+                hint="Give (count, seconds), e.g. (30, 10), or None (the default).",
+                id="liverooms.E104",
+            )
+        )
+    return errors

@@ -76,7 +76,8 @@ DEFAULTS: dict[str, Any] = {
     "TYPING_RATE": (1, 2),
     # Rate-limit refusals a connection may collect before it is closed with 4429.
     "ABUSE_LIMIT": (10, 60),
-    # Open sockets per user (or guest session), per process; None: no limit.
+    # Open sockets and SSE streams per user (or guest session), per process;
+    # None: no limit.
     "MAX_CONNECTIONS_PER_USER": 20,
     # Seconds between keep-alive comments on an idle SSE stream, so that
     # proxies do not close it; positive.
@@ -92,6 +93,24 @@ DEFAULTS: dict[str, Any] = {
     # completed within SEND_TIMEOUT seconds. The client resumes with ?after=.
     "SEND_QUEUE_BYTES": 1024 * 1024,
     "SEND_TIMEOUT": 10.0,
+    # Issue 13 (sessions, caps; sessions.py, ratelimit.py, docs/permissions.md).
+    # Seconds between re-checks of the sessions of this process's signed-in
+    # readers (closed with 4403 once their session ends); 0 turns them off.
+    "SESSION_CHECK_INTERVAL": 30.0,
+    # Open sockets plus SSE streams of sessionless guests per client address,
+    # per process (closed with 4429 / HTTP 429 over it); None: no limit.
+    "MAX_CONNECTIONS_PER_ADDRESS": 100,
+    # Proxies (IP addresses or CIDR networks) whose X-Forwarded-For is
+    # believed: the client is its rightmost hop that is not one of them.
+    # Empty: the client is the ASGI peer (scope["client"]).
+    "TRUSTED_PROXIES": [],
+    # HTTP history pages (messages, entries) read at once per process; over
+    # it, 503 ``unavailable`` with Retry-After. None: no limit.
+    "HTTP_HISTORY_CONCURRENCY": 8,
+    # HTTP history pages per client (user, guest session or address), per
+    # process, as a rate (count, seconds); over it, 429 ``rate_limited``. Off by
+    # default: readers behind one NAT share an address.
+    "HTTP_HISTORY_RATE": None,
     # Where asgi.py mounts websocket_include(), for the template tags' widgets:
     # a path ("/ws/") on this site, or a ws:// or wss:// URL of another host.
     "WEBSOCKET_PREFIX": "/ws/",

@@ -38,12 +38,13 @@ from . import (
     presence,
     protocol,
     ratelimit,
+    sessions,
     streams,
     workers,
 )
 from .conf import conf
 from .outbox import Outbox
-from .policy import Opening, Refused, get_policy, open_stream, reader_now
+from .policy import CachedVerdict, Opening, Refused, get_policy, open_stream, reader_now
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     through = 0  # live frames with a seq at or below this were in the history
     layer_lost = False  # set by layer_failed(): the socket is closing with 4503
     layer_lost_reading = False  # the layer read failed; read no more
-    counted_as: str | None = None  # the key this socket counts under in MAX_CONNECTIONS_PER_USER
+    counted_as: str | None = None  # the key this socket counts under (ratelimit.connection_cap)
     routed: asyncio.Lock | None = None  # orders the events the hub hands over
 
     @property  # type: ignore[override]
@@ -126,15 +127,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # Connection ----------------------------------------------------------
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        # Connections per user are counted before anything else is done.
-        key = ratelimit.owner_key(self.scope)
-        limit = conf.MAX_CONNECTIONS_PER_USER
-        if key is not None and limit is not None:
-            if not await ratelimit.get_counters().acquire(key, limit):
-                await self.accept()
-                await self.close(code=protocol.CLOSE_ABUSE)
-                return
-            self.counted_as = key
+        # Connections per user (or guest session, or sessionless address)
+        # are counted before anything else is done.
+        key = await ratelimit.acquire_slot(self.scope)
+        if key is False:
+            await self.accept()
+            await self.close(code=protocol.CLOSE_ABUSE)
+            return
+        self.counted_as = key if isinstance(key, str) else None
         try:
             await super().websocket_connect(message)
         except BaseException:
@@ -160,6 +160,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.close(code=opening)
             return
         self.stream, self.sender = opening.stream, opening.sender
+        self.may_post = CachedVerdict(opening.can_post)  # for typing; writes refresh it
+        sessions.watch(self, self.user, self.scope.get("session"))  # closed when it ends
         self.limits = protocol.Limits(
             conf.MAX_FRAME_BYTES, conf.MAX_BODY_LENGTH, conf.MAX_MUTE_MINUTES
         )
@@ -235,6 +237,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             timer.cancel()
         if self.stream is None:
             return
+        sessions.unwatch(self)
         await presence.aleave(self.stream, self.channel_name)
         health.census().discard(self)
         layerwatch.watch_for(self.channel_layer).discard(self)
@@ -349,7 +352,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     @cached_property
     def limiter(self) -> ratelimit.ConnectionLimiter:
-        return ratelimit.ConnectionLimiter(self.sender.key)
+        return ratelimit.ConnectionLimiter(ratelimit.send_key(self.sender.key, self.scope))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.stream is None:
@@ -397,6 +400,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except protocol.ProtocolError as exc:
             await self.send_frame(exc.frame())
             await self.close(code=exc.close_code or protocol.CLOSE_FORBIDDEN)
+
+    async def session_ended(self) -> None:
+        """The connection's session ended (sessions.py): logout, expiry, password change."""
+        await self.send_frame(protocol.error(protocol.FORBIDDEN, sessions.ended_detail()))
+        await self.close(code=protocol.CLOSE_FORBIDDEN)
 
     # Access on every write -------------------------------------------------
 
@@ -482,7 +490,9 @@ class ChatConsumer(StreamConsumer):
     def check_can_post(self, client_id: str | None) -> Any:
         """The room, fresh, if the connection's user may post in it now."""
         user, room = self.authorize(client_id)
-        if not get_policy().can_post(user, room, self.scope):
+        allowed = get_policy().can_post(user, room, self.scope)
+        self.may_post.set(allowed)
+        if not allowed:
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, "You may not post in this room.", client_id
             )
@@ -586,9 +596,16 @@ class ChatConsumer(StreamConsumer):
         if timer is not None:
             timer.cancel()
 
+    def can_post_now(self) -> bool:
+        return get_policy().can_post(self.user, self.stream, self.scope)
+
     async def relay_typing(self) -> None:
         if not self.limiter.typing():
             return  # throttled (TYPING_RATE): typing is a hint, not a message
+        if self.may_post.stale():
+            self.may_post.set(await database_sync_to_async(self.can_post_now)())
+        if not self.may_post.value:
+            return  # readers who may not post (guests, muted users) do not type
         text = protocol.encode(protocol.typing(self.sender.info))
         await broadcast.apublish(
             [broadcast.Broadcast(self.stream.group_name, None, text, skip=self.channel_name)]
@@ -601,7 +618,12 @@ class LiveBlogConsumer(StreamConsumer):
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):
-    """A path under the app's prefix that names no stream: closed with 4404."""
+    """A path under the app's prefix that names no stream: closed with 4404.
+
+    It has no channel-layer channel: a refusal must not need the layer (with
+    Redis restarting, creating and reading one raised in this path)."""
+
+    channel_layer_alias = "liverooms.none"  # no such alias: get_channel_layer() is None
 
     async def connect(self) -> None:
         await self.accept()

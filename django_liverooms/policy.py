@@ -11,6 +11,7 @@ The default rules, as a table, are in docs/permissions.md.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -109,8 +110,13 @@ class DefaultPolicy:
         return display_name(user)
 
     def guest_name(self, guest_key: str) -> str:
-        """The name readers see for an anonymous visitor."""
-        return gettext("Guest %(id)s") % {"id": hashlib.sha256(guest_key.encode()).hexdigest()[:4]}
+        """The name readers see for an anonymous visitor.
+
+        32 bits of a hash of the guest's key: with 16, another guest bearing
+        the same name turned up after a few hundred connections. A name is
+        still only a label; the widget tells "mine" by author id or client_id.
+        """
+        return gettext("Guest %(id)s") % {"id": hashlib.sha256(guest_key.encode()).hexdigest()[:8]}
 
 
 def identify(user: Any, scope: dict[str, Any], connection_id: str) -> Sender:
@@ -140,7 +146,7 @@ def current_user(user: Any, scope: dict[str, Any] | None) -> Any:
         return AnonymousUser()
     session = (scope or {}).get("session")
     session_key = getattr(session, "session_key", None)
-    if session_key and _signed_in_by(session, user):
+    if session_key and signed_in_by(session, user):
         fresh = _session_user(session_key)
         return fresh if fresh is not None and fresh.pk == user.pk else AnonymousUser()
     # A user put in the scope another way (token middleware, tests).
@@ -148,7 +154,7 @@ def current_user(user: Any, scope: dict[str, Any] | None) -> Any:
     return fresh if fresh is not None and fresh.is_active else AnonymousUser()
 
 
-def _signed_in_by(session: Any, user: Any) -> bool:
+def signed_in_by(session: Any, user: Any) -> bool:
     """Whether the connection's session (as read when it opened) holds this user."""
     try:
         return str(session.get(auth.SESSION_KEY)) == str(user.pk)
@@ -170,16 +176,21 @@ def _session_user(session_key: str) -> Any:
     if backend_path not in settings.AUTHENTICATION_BACKENDS:
         return None
     user = auth.load_backend(backend_path).get_user(user_id)
-    if user is None or not hasattr(user, "get_session_auth_hash"):
-        return user
-    session_hash = session.get(auth.HASH_SESSION_KEY)
-    if not session_hash:
-        return None
-    fallbacks = getattr(user, "get_session_auth_fallback_hash", lambda: [])
-    hashes = [user.get_session_auth_hash(), *fallbacks()]
-    if not any(constant_time_compare(session_hash, h) for h in hashes):
+    if user is None or not session_hash_matches(session.get(auth.HASH_SESSION_KEY), user):
         return None
     return user
+
+
+def session_hash_matches(session_hash: Any, user: Any) -> bool:
+    """Whether a session's auth hash is still ``user``'s (a password change
+    makes it stale), as ``auth.get_user()`` checks it."""
+    if not hasattr(user, "get_session_auth_hash"):
+        return True
+    if not session_hash:
+        return False
+    fallbacks = getattr(user, "get_session_auth_fallback_hash", lambda: [])
+    hashes = [user.get_session_auth_hash(), *fallbacks()]
+    return any(constant_time_compare(session_hash, h) for h in hashes)
 
 
 class Refused(Exception):
@@ -271,6 +282,28 @@ def reader_now(
 def _session_scope(scope: dict[str, Any] | None, session: Any) -> dict[str, Any]:
     """Where identify() and current_user() find the session: the scope's, or an HTTP request's."""
     return {"session": session} if session is not None else scope or {}
+
+
+class CachedVerdict:
+    """A connection's "may post" as last seen, trusted for ``ttl`` seconds.
+
+    Typing frames are relayed only from connections that may post; checking
+    the policy (a mute is a query) on every typing frame would be a database
+    hop per keystroke burst, so the verdict from the ``welcome`` or the last
+    write is reused, and looked up again at most every ``ttl`` seconds.
+    """
+
+    ttl = 5.0
+
+    def __init__(self, value: bool, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.set(value)
+
+    def set(self, value: bool) -> None:
+        self.value, self.at = bool(value), self.clock()
+
+    def stale(self) -> bool:
+        return self.clock() - self.at >= self.ttl
 
 
 @lru_cache(maxsize=8)

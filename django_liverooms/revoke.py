@@ -66,10 +66,20 @@ def _room_saved(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) ->
 
 def _user_saved(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
     # A deactivated user's sockets in private rooms are closed; elsewhere
-    # their next write is refused (the policy reloads the user).
-    if raw or getattr(instance, "is_active", True):
+    # their next write is refused (the policy reloads the user). A password
+    # set with set_password() (AbstractBaseUser keeps the raw one in
+    # ``_password`` until save() returns) makes their sessions' auth hash
+    # stale: the same re-check, and this process sweeps its sessions at once.
+    if raw:
         return
+    password_changed = getattr(instance, "_password", None) is not None
+    if getattr(instance, "is_active", True) and not password_changed:
+        return
+    from . import sessions
     from .models import RoomMember
+
+    if password_changed:
+        _on_commit(sender, sessions.sweep_soon)
 
     groups = [
         m.room.group_name
@@ -83,6 +93,7 @@ def connect_signals() -> None:
     """Called from AppConfig.ready()."""
     from django.contrib.auth import get_user_model
 
+    from . import sessions
     from .models import Room, RoomMember
 
     post_delete.connect(
@@ -91,3 +102,4 @@ def connect_signals() -> None:
     pre_save.connect(_room_saving, sender=Room, dispatch_uid="liverooms.revoke.room.pre")
     post_save.connect(_room_saved, sender=Room, dispatch_uid="liverooms.revoke.room.post")
     post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="liverooms.revoke.user")
+    sessions.connect_signals()

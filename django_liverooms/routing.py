@@ -38,9 +38,10 @@ def websocket_urlpatterns() -> list[Any]:
     return [
         re_path(r"^chat/(?P<slug>[^/]+)/?$", ChatConsumer.as_asgi()),
         re_path(r"^liveblog/(?P<slug>[^/]+)/?$", LiveBlogConsumer.as_asgi()),
-        # Any other path under the app's prefix (an empty slug, extra
-        # segments) closes with 4404 too, instead of URLRouter's exception.
-        re_path(r"^(?:chat|liveblog)(?:/[\s\S]*)?$", NotFoundConsumer.as_asgi()),
+        # Any other path under the app's prefix (an empty rest, an unknown
+        # kind, extra segments, dot segments) closes with 4404 too, instead
+        # of URLRouter's "No route found" (HTTP 500 and a traceback).
+        re_path(r"^[\s\S]*$", NotFoundConsumer.as_asgi()),
     ]
 
 

@@ -15,6 +15,7 @@ Events (sse.py), refused with the same JSON errors.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -25,7 +26,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import protocol, sse, streams
+from . import layerwatch, protocol, ratelimit, sessions, sse, streams
 from .conf import conf
 from .policy import Refused, open_stream, readable_stream
 
@@ -63,10 +64,50 @@ def policy_scope(slug: str, prefix_kwargs: dict[str, Any]) -> dict[str, Any] | N
     return {"type": "http", "url_route": {"args": (), "kwargs": {**prefix_kwargs, "slug": slug}}}
 
 
+def client_scope(request: HttpRequest, user: Any) -> dict[str, Any]:
+    """What ratelimit's keys read (user, session, client address), as a socket's scope has it."""
+    scope = getattr(request, "scope", None)  # ASGI
+    if scope is None:  # WSGI: the peer and the proxy header from META
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+        scope = {
+            "client": (request.META.get("REMOTE_ADDR") or "", 0),
+            "headers": [(b"x-forwarded-for", forwarded.encode("latin-1"))] if forwarded else [],
+        }
+    return {**scope, "user": user, "session": getattr(request, "session", None)}
+
+
+# Pages of history being read at once in this process (HTTP_HISTORY_CONCURRENCY),
+# and each client's pages over time (HTTP_HISTORY_RATE).
+_reading = ratelimit.Gate()
+_history_rates = ratelimit.LocalBuckets()
+
+
 def _history(
     request: HttpRequest, kind: str, slug: str, prefix_kwargs: dict[str, Any]
 ) -> HttpResponse:
     user = getattr(request, "user", None) or AnonymousUser()
+    rate = ratelimit.Rate.parse(conf.HTTP_HISTORY_RATE)
+    client = ratelimit.owner_key(client_scope(request, user))
+    if rate is not None and client is not None:
+        if not _history_rates.take(f"history:{client}", rate):
+            response = _error(429, protocol.RATE_LIMITED, "Too many history pages; slow down.")
+            response["Retry-After"] = str(max(1, round(rate.seconds / rate.count)))
+            return response
+    if not _reading.enter(conf.HTTP_HISTORY_CONCURRENCY):
+        response = _error(
+            503, protocol.UNAVAILABLE, "Too many history pages are being read; try again."
+        )
+        response["Retry-After"] = "1"
+        return response
+    try:
+        return _read_history(request, user, kind, slug, prefix_kwargs)
+    finally:
+        _reading.leave()
+
+
+def _read_history(
+    request: HttpRequest, user: Any, kind: str, slug: str, prefix_kwargs: dict[str, Any]
+) -> HttpResponse:
     try:
         stream = readable_stream(kind, slug, user, policy_scope(slug, prefix_kwargs))
     except Refused as refused:
@@ -129,6 +170,13 @@ async def stream(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpR
     user = await auser() if auser is not None else AnonymousUser()
     scope = policy_scope(slug, prefix_kwargs)
     session = getattr(request, "session", None)
+    # A stream counts as a connection of its client (ratelimit.connection_cap).
+    slot = await ratelimit.acquire_slot(client_scope(request, user))
+    if slot is False:
+        return _error(
+            429, protocol.RATE_LIMITED, "Too many open connections from you; close some first."
+        )
+    held = _HeldSlot(slot)
     try:
         opening = await database_sync_to_async(open_stream)(
             "liveblog",
@@ -140,16 +188,49 @@ async def stream(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpR
             session=session,
         )
     except Refused as refused:
+        await ratelimit.release_slot(held.take())
         return _refused(refused)
+    except BaseException:
+        await ratelimit.release_slot(held.take())
+        raise
     bad_after = None
     try:
         after = sse.parse_resume(request.headers.get("Last-Event-ID"), request.GET.get("after"))
     except ValueError as exc:
         after, bad_after = None, str(exc)[:32]
-    response = StreamingHttpResponse(
-        sse.event_stream("liveblog", opening, user, scope, session, after, bad_after),
-        content_type="text/event-stream",
+    body = sse.event_stream("liveblog", opening, user, scope, session, after, bad_after)
+    farewell = protocol.sse_event(
+        protocol.encode(protocol.error(protocol.FORBIDDEN, sessions.ended_detail()))
     )
+    held.body = sessions.until_session_ends(body, user, session, farewell)
+    response = StreamingHttpResponse(held, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
     return response
+
+
+class _HeldSlot:
+    """A stream's body that gives its connection slot back when the response
+    is closed: Django's ASGI handler calls ``close()`` (in a thread) after the
+    body ends, is cancelled, or was never started."""
+
+    def __init__(self, slot: str | None) -> None:
+        self.slot = slot
+        self.loop = asyncio.get_running_loop()
+        self.body: Any = None
+
+    def __aiter__(self) -> Any:
+        return aiter(self.body)
+
+    def take(self) -> str | None:
+        slot, self.slot = self.slot, None
+        return slot
+
+    def close(self) -> None:
+        slot = self.take()
+        if slot is None:
+            return
+        try:
+            self.loop.call_soon_threadsafe(layerwatch.background, ratelimit.release_slot(slot))
+        except RuntimeError:
+            pass  # the loop is closed: so is the process's count

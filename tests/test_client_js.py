@@ -372,3 +372,81 @@ def test_falling_back_to_sse_warns_in_the_console(page):
     assert "falling back to Server-Sent Events" in warning
     assert "/ws/liveblog/match-day/" in warning and "/live/liveblog/match-day/stream" in warning
     assert "2 failed handshakes" in warning
+
+
+# widgets.js: which messages the chat widget shows as the reader's own ----------
+
+STRINGS = {
+    key: key + " {name}{count}{seconds}"
+    for key in [
+        "cannot_post", "closed_forbidden", "closed_missing", "deleted", "edited", "error",
+        "more", "online", "open_sse", "placeholder", "placeholder_offline", "readers",
+        "retrying", "sending", "typing", "you_are",
+    ]
+}  # fmt: skip
+
+
+def mount_chat(page, user):
+    config = {
+        "strings": STRINGS,
+        "websocket": "/ws/chat/lobby/",
+        "history": "/live/chat/lobby/messages",
+    }
+    run(
+        page,
+        f"""document.body.innerHTML = `<section data-liverooms="chat">
+              <ol data-liverooms-messages></ol>
+              <form data-liverooms-form><textarea data-liverooms-input></textarea><button>Send</button></form>
+              <p data-liverooms-error></p>
+              <script type="application/json">{json.dumps(config)}</script></section>`""",
+    )
+    page.evaluate("async () => { await import('/static/widgets.js'); }")
+    run(page, "sockets[0].open()")
+    welcome = {"type": "welcome", "stream": "chat", "slug": "lobby", "seq": 0, "user": user}
+    welcome.update(can_post=True, can_moderate=False, version=1)
+    run(page, f"sockets[0].frame({json.dumps(welcome)})")
+    run(page, "sockets[0].frame({type: 'history', items: [], complete: true})")
+
+
+def send_from_the_form(page, body):
+    run(
+        page,
+        f"""const form = document.querySelector('[data-liverooms-form]');
+            form.querySelector('textarea').value = {json.dumps(body)};
+            form.requestSubmit();""",
+    )
+    return run(page, "return sockets[0].sent.filter((f) => f.type === 'message').at(-1).client_id")
+
+
+def mine(page):
+    return run(
+        page,
+        """return Array.from(document.querySelectorAll('.liverooms-message:not(.liverooms-pending)'),
+              (li) => [li.querySelector('.liverooms-body').textContent,
+                       li.classList.contains('liverooms-mine')]);""",
+    )
+
+
+def test_a_guest_bearing_my_guest_name_is_not_me(page):
+    me = {"id": None, "name": "Guest 1a2b3c4d"}
+    mount_chat(page, me)
+    client_id = send_from_the_form(page, "from me")
+    run(
+        page,
+        f"sockets[0].frame(msg(1, {{body: 'from me', author: {json.dumps(me)}, client_id: '{client_id}'}}))",
+    )
+    # An impostor with the same name, then one also copying my client_id.
+    run(page, f"sockets[0].frame(msg(2, {{body: 'same name', author: {json.dumps(me)}}}))")
+    run(
+        page,
+        f"sockets[0].frame(msg(3, {{body: 'copied', author: {json.dumps(me)}, client_id: '{client_id}'}}))",
+    )
+    assert mine(page) == [["from me", True], ["same name", False], ["copied", False]]
+
+
+def test_a_signed_in_users_messages_are_mine_by_author_id(page):
+    mount_chat(page, {"id": 1, "name": "alice"})
+    run(page, "sockets[0].frame(msg(1, {body: 'other tab', author: {id: 1, name: 'alice'}}))")
+    run(page, "sockets[0].frame(msg(2, {body: 'namesake', author: {id: 7, name: 'alice'}}))")
+    run(page, "sockets[0].frame(msg(3, {body: 'guest', author: {id: null, name: 'alice'}}))")
+    assert mine(page) == [["other tab", True], ["namesake", False], ["guest", False]]

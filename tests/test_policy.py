@@ -298,6 +298,8 @@ def session_client(path, session_key):
     return StreamCommunicator(path, application=application, headers=headers)
 
 
+# The write path alone: the session sweep (tests/test_sessions_revoke.py) would close it first.
+@override_settings(LIVEROOMS={"SESSION_CHECK_INTERVAL": 0})
 @pytest.mark.parametrize("how", ["logged out elsewhere", "password changed"])
 async def test_a_session_ended_elsewhere_cannot_keep_posting(world, how):
     reader = world["reader"]

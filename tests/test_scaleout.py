@@ -58,6 +58,7 @@ SETTINGS = {
     "SEND_RATE": None,
     "USER_SEND_RATE": None,
     "MAX_CONNECTIONS_PER_USER": None,
+    "MAX_CONNECTIONS_PER_ADDRESS": None,  # every reader comes from 127.0.0.1
     "HISTORY_LIMIT": 5000,  # a resume is one complete history
     "PRESENCE_INTERVAL": 0.2,
     "HEALTH_INTERVAL": 0.5,

@@ -68,6 +68,7 @@ function mountChat(root, config) {
   const typingEl = part(root, "typing");
   const byId = new Map(); // message id -> <li>
   const mine = new Map(); // client_id -> pending <li>
+  const sent = new Map(); // client_id this page sent -> id of the message stored for it
   let typingTimer = null;
   let lastTyping = 0;
 
@@ -79,8 +80,18 @@ function mountChat(root, config) {
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
 
+  // Never by display name: any guest may bear the same one.
   function isMe(user) {
-    return room.user !== null && user.id === room.user.id && user.name === room.user.name;
+    return room.user !== null && user.id !== null && user.id === room.user.id;
+  }
+
+  // A signed-in user's messages by author id; a guest's by the client_ids
+  // this page sent (the first message stored with one: others can copy it).
+  function isMine(frame) {
+    if (frame.author.id !== null) return isMe(frame.author);
+    if (!room.user || room.user.id !== null || !sent.has(frame.client_id)) return false;
+    if (sent.get(frame.client_id) === null) sent.set(frame.client_id, frame.id);
+    return sent.get(frame.client_id) === frame.id;
   }
 
   function messageItem(author, body, className) {
@@ -114,7 +125,7 @@ function mountChat(root, config) {
 
   room.addEventListener("message", ({detail: frame}) => {
     const pending = frame.client_id && mine.get(frame.client_id);
-    const li = messageItem(frame.author.name, frame.body, isMe(frame.author) ? "liverooms-mine" : "");
+    const li = messageItem(frame.author.name, frame.body, isMine(frame) ? "liverooms-mine" : "");
     li.dataset.seq = frame.seq;
     li.append(timeEl(frame.created));
     byId.set(frame.id, li);
@@ -172,6 +183,7 @@ function mountChat(root, config) {
       const body = input.value;
       if (!body.trim()) return;
       const clientId = room.send(body);
+      sent.set(clientId, null);
       const li = messageItem(room.user ? room.user.name : "", body, "liverooms-mine liverooms-pending");
       li.append(el("span", "liverooms-sending", strings.sending));
       mine.set(clientId, li);
