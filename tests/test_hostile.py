@@ -201,3 +201,71 @@ def test_a_socket_that_never_reads_delays_nobody_else_and_is_closed(server):
     # Cut off: it never got the whole flood (before the bound, daphne held all
     # of it for the socket until the socket's ping timed out).
     assert len(data) < FLOOD * len(BODY)
+
+
+STREAMS = int(os.environ.get("LIVEROOMS_HOSTILE_STREAMS", "1000"))
+
+
+def open_sse(port, path):
+    """An anonymous SSE request, sessionless; returns (socket, status)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n" not in head:
+        chunk = sock.recv(1024)
+        assert chunk, "the server closed the connection without a status line"
+        head += chunk
+    return sock, int(head.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("server_name", ["uvicorn", "daphne"])
+def test_a_thousand_anonymous_sse_streams_are_capped_and_share_one_redis_subscription(
+    tmp_path, redis_url, server_name
+):
+    import redis as redis_client
+
+    cap = 50
+    site = Site(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        REDIS_URL=redis_url,
+        LIVEROOMS_TEST_LAYER_PREFIX=f"liverooms-hostile-{uuid.uuid4().hex[:8]}",
+        LIVEROOMS_TEST_SETTINGS=json.dumps({"MAX_CONNECTIONS_PER_ADDRESS": cap, "PRESENCE": False}),
+    )
+    site.manage("migrate", "--verbosity=0")
+    site.shell(
+        "from django_liverooms.models import LiveBlog\n"
+        "LiveBlog.objects.create(slug='match-day', title='Match day')\n"
+    )
+    redis = redis_client.Redis.from_url(redis_url)
+    sockets = []
+    try:
+        port = site.server(server=server_name)
+        first, status = open_sse(port, "/live/liveblog/match-day/stream")
+        sockets.append(first)
+        assert status == 200
+        time.sleep(0.5)  # the hub's subscription is up
+        clients_before = len(redis.client_list())
+        statuses = []
+        for _ in range(STREAMS - 1):
+            sock, status = open_sse(port, "/live/liveblog/match-day/stream")
+            statuses.append(status)
+            if status == 200:
+                sockets.append(sock)  # held open, as an attacker would
+            else:
+                sock.close()
+        clients_after = len(redis.client_list())
+        print(
+            f"\n[{server_name}] {STREAMS} anonymous SSE requests from one address: "
+            f"{statuses.count(200) + 1} streams, {statuses.count(429)} refused (429); "
+            f"Redis clients {clients_before} -> {clients_after}"
+        )
+        assert statuses.count(200) + 1 == cap
+        assert statuses.count(429) == STREAMS - cap
+        # Every stream reads through the process's one subscription.
+        assert clients_after - clients_before < 5
+    finally:
+        for sock in sockets:
+            sock.close()
+        site.stop()
