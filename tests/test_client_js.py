@@ -450,3 +450,21 @@ def test_a_signed_in_users_messages_are_mine_by_author_id(page):
     run(page, "sockets[0].frame(msg(2, {body: 'namesake', author: {id: 7, name: 'alice'}}))")
     run(page, "sockets[0].frame(msg(3, {body: 'guest', author: {id: null, name: 'alice'}}))")
     assert mine(page) == [["other tab", True], ["namesake", False], ["guest", False]]
+
+
+def test_redacted_and_edited_stored_messages_show_as_deleted_and_edited(page):
+    mount_chat(page, {"id": 1, "name": "alice"})
+    bob = {"id": 2, "name": "bob"}
+    run(page, f"sockets[0].frame(msg(1, {{body: '', redacted: true, author: {json.dumps(bob)}}}))")
+    run(
+        page,
+        f"sockets[0].frame(msg(2, {{body: 'fixed', edited: '2026-12-01T10:00:00+00:00', author: {json.dumps(bob)}}}))",
+    )
+    rows = run(
+        page,
+        """return Array.from(document.querySelectorAll('.liverooms-message'),
+              (li) => [li.querySelector('.liverooms-body').textContent,
+                       li.classList.contains('liverooms-deleted'),
+                       !!li.querySelector('.liverooms-edited')]);""",
+    )
+    assert rows == [["deleted {name}{count}{seconds}", True, False], ["fixed", False, True]]

@@ -25,6 +25,10 @@ export interface MessageFrame {
   author: User;
   created: string;
   client_id: string | null;
+  /** Stored frames only: the message was deleted since (body is ""). */
+  redacted?: true;
+  /** Stored frames only: the message was edited since; body is the current text. */
+  edited?: string;
 }
 export interface MessageEdited { type: "message.edited"; seq: number; id: number; body: string; edited: string }
 export interface MessageDeleted { type: "message.deleted"; seq: number; id: number }
@@ -39,6 +43,10 @@ export interface EntryFrame {
   body: string;
   author: User;
   published: string;
+  /** Stored frames only: unpublished or deleted since (title and body are ""). */
+  redacted?: true;
+  /** Stored frames only: edited since; title and body are the current text. */
+  edited?: string;
 }
 export interface EntryEdited { type: "entry.edited"; seq: number; id: number; title: string; body: string; edited: string }
 export interface EntryDeleted { type: "entry.deleted"; seq: number; id: number }

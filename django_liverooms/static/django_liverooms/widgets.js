@@ -128,6 +128,13 @@ function mountChat(root, config) {
     const li = messageItem(frame.author.name, frame.body, isMine(frame) ? "liverooms-mine" : "");
     li.dataset.seq = frame.seq;
     li.append(timeEl(frame.created));
+    // A stored frame rewritten after a deletion or an edit (docs/protocol.md).
+    if (frame.redacted) {
+      li.classList.add("liverooms-deleted");
+      li.querySelector(".liverooms-body").textContent = strings.deleted;
+    } else if (frame.edited) {
+      li.append(el("span", "liverooms-edited", strings.edited));
+    }
     byId.set(frame.id, li);
     stickToBottom(() => {
       if (pending) pending.remove();
@@ -253,6 +260,7 @@ function mountLiveBlog(root, config) {
   blog.addEventListener("entry", ({detail: frame}) => {
     const old = byId.get(frame.id); // republished
     if (old) old.remove();
+    if (frame.redacted) return; // unpublished or deleted since (docs/protocol.md)
     const article = el("article", "liverooms-entry");
     const meta = el("p", "liverooms-entry-meta");
     meta.append(timeEl(frame.published, "medium"));
