@@ -132,7 +132,8 @@ def test_a_closed_socket_reconnects_and_resumes_after_the_last_seq(page):
 def test_4503_and_4408_reconnect_with_backoff_and_resume(page, code):
     connect_and_welcome(page, 3, [3])
     run(page, f"sockets[0].shut({code})")
-    status = run(page, "return log.at(-1)")[1]
+    # The first status after the close (the 20 ms retry may have begun since).
+    status = run(page, "return log.filter(([t, d]) => t === 'status' && d.code).at(-1)")[1]
     assert status["state"] == "offline" and status["code"] == code
     assert 0 <= status["retryIn"] <= 20  # backoffBase, first attempt
     page.wait_for_function("sockets.length === 2")
