@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 # The channel-layer event type of a stream frame; set only by our code.
 FRAME_EVENT = "liverooms.frame"
+# Several stream frames of one group at once (a batch of group commit):
+# ``frames`` is a list of [seq, text] in seq order.
+FRAMES_EVENT = "liverooms.frames"
 # A frame for one connection only, forwarded without the seq check.
 REPLY_EVENT = "liverooms.reply"
 
@@ -78,7 +81,28 @@ def publish(broadcast: Broadcast) -> None:
     async_to_sync(apublish)([broadcast])
 
 
-async def apublish(broadcasts: list[Broadcast]) -> bool:
+def publish_many(group: str, frames: list[tuple[int, str]]) -> None:
+    """Send committed events of one group as one channel-layer message."""
+    event = {"type": FRAMES_EVENT, "group": group, "frames": [list(f) for f in frames]}
+    box = _outbox.get()
+    if box is not None:
+        box.append(Batch(group, event))
+        return
+    async_to_sync(apublish)([Batch(group, event)])
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A ready channel-layer event for ``group`` (publish_many)."""
+
+    group: str
+    payload: dict[str, Any]
+
+    def event(self) -> dict[str, Any]:
+        return self.payload
+
+
+async def apublish(broadcasts: list[Broadcast] | list[Broadcast | Batch]) -> bool:
     """Send committed events to their groups; False if any send failed.
 
     The events are stored already, so a failure here loses nothing a

@@ -358,6 +358,35 @@ def check_output_bounds(**kwargs: Any) -> list[Any]:
 
 
 @register(Tags.compatibility)
+def check_group_commit(**kwargs: Any) -> list[Any]:
+    """The group-commit writer's window and batch size (writer.py)."""
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    errors: list[Any] = []
+    window = conf.WRITE_WINDOW
+    if not _is_number(window) or not 0 <= window <= 1:
+        errors.append(
+            Error(
+                f"LIVEROOMS['WRITE_WINDOW'] is {window!r}.",
+                hint="Use a number of seconds from 0 to 1 that a chat message may wait for "
+                f"others to be stored with (default {DEFAULTS['WRITE_WINDOW']}).",
+                id="liverooms.E072",
+            )
+        )
+    batch = conf.WRITE_BATCH
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        errors.append(
+            Error(
+                f"LIVEROOMS['WRITE_BATCH'] is {batch!r}.",
+                hint="Use a positive whole number of messages per transaction "
+                f"(default {DEFAULTS['WRITE_BATCH']}).",
+                id="liverooms.E073",
+            )
+        )
+    return errors
+
+
+@register(Tags.compatibility)
 def check_websocket_prefix(**kwargs: Any) -> list[Any]:
     if not isinstance(conf.raw, dict):
         return []  # E001

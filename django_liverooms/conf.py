@@ -111,6 +111,11 @@ DEFAULTS: dict[str, Any] = {
     # process, as a rate (count, seconds); over it, 429 ``rate_limited``. Off by
     # default: readers behind one NAT share an address.
     "HTTP_HISTORY_RATE": None,
+    # Group commit (writer.py): a socket's chat message is stored with those
+    # that arrive within WRITE_WINDOW seconds (and while the previous batch is
+    # being written), at most WRITE_BATCH per transaction.
+    "WRITE_WINDOW": 0.002,
+    "WRITE_BATCH": 200,
     # Where asgi.py mounts websocket_include(), for the template tags' widgets:
     # a path ("/ws/") on this site, or a ws:// or wss:// URL of another host.
     "WEBSOCKET_PREFIX": "/ws/",

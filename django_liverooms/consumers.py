@@ -41,6 +41,7 @@ from . import (
     sessions,
     streams,
     workers,
+    writer,
 )
 from .conf import conf
 from .outbox import Outbox
@@ -385,6 +386,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.wants(event["seq"], event.get("skip")):
             await self.send(text_data=event["text"])
 
+    async def liverooms_frames(self, event: dict[str, Any]) -> None:
+        for seq, text in event["frames"]:  # a batch of group commit, in seq order
+            if self.wants(seq, None):
+                await self.send(text_data=text)
+
     async def liverooms_reply(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["text"])
 
@@ -469,19 +475,19 @@ class ChatConsumer(StreamConsumer):
         if conf.PERSISTENCE == "worker":
             await self.hand_to_worker(command)
             return
-        posted, outbox = await self.store_message(command)
-        if not await broadcast.apublish(outbox):
+        stored = await writer.writer().post(self, command)  # group commit (writer.py)
+        if not stored.broadcast:
             # Stored but not broadcast: the sender's ack and the readers'
             # copies come from the history when they resume.
             await self.layer_failed()
             return
-        if posted.duplicate and posted.frame is not None:
-            await self.send(text_data=posted.frame)
+        if stored.posted.duplicate and stored.posted.frame is not None:
+            await self.send(text_data=stored.posted.frame)
 
-    @database_sync_to_async
     def store_message(
         self, command: protocol.SendMessage
     ) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
+        """Store one message on its own (the writer's fallback when a batch fails)."""
         room = self.check_can_post(command.client_id)
         with broadcast.collect() as outbox:
             posted = streams.post_message(room, self.sender, command.body, command.client_id)

@@ -46,7 +46,7 @@ import uuid
 import weakref
 from typing import Any, Protocol
 
-from .broadcast import FRAME_EVENT
+from .broadcast import FRAME_EVENT, FRAMES_EVENT
 from .conf import conf
 from .layerwatch import LayerFailed, cancellable
 
@@ -177,6 +177,8 @@ class Hub:
                     self.route(event)
                 elif event.get("type") == FRAME_EVENT:
                     self.deliver(event)
+                elif event.get("type") == FRAMES_EVENT:
+                    self.deliver_many(event)
                 elif event.get("type") == STOP_EVENT:
                     if not self.groups:
                         self.reader = None  # a join from now on starts a new reader
@@ -208,6 +210,12 @@ class Hub:
                 held.append(event)
             else:
                 consumer.take(seq, skip, message)
+
+    def deliver_many(self, event: dict[str, Any]) -> None:
+        """A batch of one group's frames (group commit), in seq order."""
+        group = event.get("group", "")
+        for seq, text in event["frames"]:
+            self.deliver({"group": group, "seq": seq, "text": text})
 
     def forward(self, event: dict[str, Any]) -> None:
         """Any other group event (e.g. revoke.py's recheck) goes to each local

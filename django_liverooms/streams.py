@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, NotSupportedError, connections, router, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from . import protocol
-from .broadcast import Broadcast, publish
-from .models import LiveBlog, Message, Room, RoomMute, Stream
+from .broadcast import Broadcast, publish, publish_many
+from .models import LiveBlog, Message, Room, RoomEvent, RoomMute, Stream
 
 STREAM_MODELS: dict[str, type[Stream]] = {"chat": Room, "liveblog": LiveBlog}
 
@@ -170,6 +170,134 @@ def post_message(room: Room, sender: Sender, body: str, client_id: str | None) -
                 raise
             return repeat
     return Posted(message_id=message.pk, duplicate=False, frame=None)
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One chat message of a batch (post_messages)."""
+
+    room: Room
+    sender: Sender
+    body: str
+    client_id: str | None
+
+
+def post_messages(batch: list[NewMessage]) -> list[Posted]:
+    """Store a batch of chat messages in one transaction (group commit).
+
+    The same guarantees as :func:`post_message`, message by message: stored
+    once per ``client_id`` (a repeat, in the database or earlier in the
+    batch, is answered with the stored frame), seqs in commit order, and a
+    broadcast only after the commit. But one seq allocation and one bulk
+    insert of messages and of events per room, and one broadcast per room
+    carrying all its new frames. Rooms are locked in primary-key order, so
+    concurrent batches of other processes cannot deadlock with this one.
+
+    Raises IntegrityError if another process stored one of the ``client_id``
+    meanwhile; the caller then stores the batch message by message.
+    """
+    using = router.db_for_write(Message)
+    if not connections[using].features.can_return_rows_from_bulk_insert:
+        raise NotSupportedError("bulk inserts do not return primary keys on this database")
+    results: list[Posted | None] = [None] * len(batch)
+    with transaction.atomic(using=using):
+        fresh = _answer_repeats(batch, results)
+        by_room: dict[int, list[int]] = {}
+        for index in fresh:
+            by_room.setdefault(batch[index].room.pk, []).append(index)
+        for room_pk in sorted(by_room):
+            indexes = by_room[room_pk]
+            room = batch[indexes[0]].room
+            messages = Message.objects.using(using).bulk_create(
+                [_new_message(batch[i]) for i in indexes]
+            )
+            first_seq = _allocate_seqs(room, len(indexes), using)
+            texts = [
+                protocol.encode(protocol.with_seq(_frame_of(message, room), first_seq + n))
+                for n, message in enumerate(messages)
+            ]
+            room.events.using(using).bulk_create(
+                [
+                    RoomEvent(
+                        stream=room, seq=first_seq + n, type="message", object_id=m.pk, frame=t
+                    )
+                    for n, (m, t) in enumerate(zip(messages, texts, strict=True))
+                ]
+            )
+            seqs = list(range(first_seq, first_seq + len(texts)))
+            transaction.on_commit(
+                partial(publish_many, room.group_name, list(zip(seqs, texts, strict=True))),
+                using=using,
+                robust=True,
+            )
+            for i, message in zip(indexes, messages, strict=True):
+                results[i] = Posted(message_id=message.pk, duplicate=False, frame=None)
+        _answer_repeats_within(batch, results)
+    return results  # type: ignore[return-value]
+
+
+def _answer_repeats(batch: list[NewMessage], results: list[Posted | None]) -> list[int]:
+    """Fill in the answers to sends stored before; the indexes left to store.
+
+    A repeat later in the batch of a send earlier in it is answered after
+    the insert (:func:`_answer_repeats_within`)."""
+    keyed = {(m.room.pk, m.sender.key, m.client_id) for m in batch if m.client_id}
+    stored: dict[tuple[int, str, str], int] = {}
+    if keyed:
+        rows = Message.all_objects.filter(
+            room_id__in={k[0] for k in keyed}, client_id__in={k[2] for k in keyed}
+        ).values_list("room_id", "sender_key", "client_id", "pk")
+        stored = {(r, s, c): pk for r, s, c, pk in rows if (r, s, c) in keyed}
+    fresh, seen = [], set()
+    for index, new in enumerate(batch):
+        key = (new.room.pk, new.sender.key, new.client_id)
+        if new.client_id and key in stored:
+            results[index] = _repeated_send(new.room, new.sender, new.client_id)
+        elif new.client_id and key in seen:
+            continue  # answered once its first copy is stored
+        else:
+            seen.add(key)
+            fresh.append(index)
+    return fresh
+
+
+def _answer_repeats_within(batch: list[NewMessage], results: list[Posted | None]) -> None:
+    for index, posted in enumerate(results):
+        if posted is None:
+            new = batch[index]
+            assert new.client_id is not None
+            results[index] = _repeated_send(new.room, new.sender, new.client_id)
+
+
+def _new_message(new: NewMessage) -> Message:
+    return Message(
+        room=new.room,
+        author=new.sender.user,
+        author_name=new.sender.name,
+        body=new.body,
+        client_id=new.client_id or "",
+        sender_key=new.sender.key,
+    )
+
+
+def _allocate_seqs(stream: Stream, count: int, using: str) -> int:
+    """Lock the stream's row and take ``count`` seqs; the first of them."""
+    rows = type(stream)._base_manager.using(using).filter(pk=stream.pk)
+    rows.update(last_seq=F("last_seq") + count)
+    last_seq = rows.values_list("last_seq", flat=True).get()
+    stream.last_seq = last_seq
+    return last_seq - count + 1
+
+
+def _frame_of(message: Message, room: Room) -> dict[str, Any]:
+    return protocol.message(
+        id=message.pk,
+        slug=room.slug,
+        body=message.body,
+        author=protocol.user_info(message.author_id, message.author_name),
+        created=message.created.isoformat(),
+        client_id=message.client_id or None,
+    )
 
 
 def _repeated_send(room: Room, sender: Sender, client_id: str) -> Posted | None:

@@ -239,6 +239,40 @@ def test_sse_settings_are_checked(settings, expected):
     assert all(e.hint for e in errors)
 
 
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"SEND_QUEUE_BYTES": 100}, ["liverooms.E070"]),
+        ({"SEND_QUEUE_BYTES": 2.5e6}, ["liverooms.E070"]),
+        ({"SEND_TIMEOUT": 0}, ["liverooms.E071"]),
+        ({"SEND_TIMEOUT": float("inf")}, ["liverooms.E071"]),
+        ({"SEND_QUEUE_BYTES": 65536, "SEND_TIMEOUT": 2}, []),
+    ],
+)
+def test_output_bounds_are_checked(settings, expected):
+    with override_settings(LIVEROOMS=settings):
+        errors = checks.check_output_bounds()
+    assert ids(errors) == expected
+    assert all(e.hint for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"WRITE_WINDOW": -0.1}, ["liverooms.E072"]),
+        ({"WRITE_WINDOW": "2ms"}, ["liverooms.E072"]),
+        ({"WRITE_BATCH": 0}, ["liverooms.E073"]),
+        ({"WRITE_BATCH": True}, ["liverooms.E073"]),
+        ({"WRITE_WINDOW": 0, "WRITE_BATCH": 1}, []),
+    ],
+)
+def test_group_commit_settings_are_checked(settings, expected):
+    with override_settings(LIVEROOMS=settings):
+        errors = checks.check_group_commit()
+    assert ids(errors) == expected
+    assert all(e.hint for e in errors)
+
+
 # -- wiring: daphne, asgi.py, urls.py, worker mode (W120-W124) --------------
 
 

@@ -513,6 +513,8 @@ async def test_a_database_error_in_a_write_answers_the_sender_and_keeps_the_sock
     def fail(*args, **kwargs):
         raise failure
 
+    # The batch (group commit) fails, then the write stored on its own.
+    monkeypatch.setattr(streams, "post_messages", fail)
     monkeypatch.setattr(streams, "post_message", fail)
     user = await database_sync_to_async(make_user)("alice")
     chat = client("/ws/chat/lobby/", user)

@@ -1,0 +1,170 @@
+"""Group commit: the chat messages of a process's sockets, stored in batches.
+
+A socket's ``message`` frame does not get a database transaction of its own.
+It joins the process's :class:`Writer` (one per event loop), which stores
+what arrived while the previous batch was being written, plus up to
+``WRITE_WINDOW`` seconds more, as one batch: one database hop, one
+transaction, one seq allocation and one bulk insert per room, one broadcast
+per room (streams.post_messages). Under load the batches grow by themselves;
+when idle a message waits only ``WRITE_WINDOW``.
+
+Per write, inside the batch's transaction, the connection's access is
+checked again (the connection's ``check_can_post``: once per connection per
+batch), so no write is accepted after a revocation has committed.
+
+Nothing changes for the client: the sender's acknowledgement is still its
+own copy of the broadcast, sent after the commit. If the batch fails (a
+``client_id`` stored by another process meanwhile, a database error), its
+writes are stored one by one through ``store_message``, so one bad write
+cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from django.db import DatabaseError, router, transaction
+
+from . import broadcast, protocol, streams
+from .conf import conf
+
+logger = logging.getLogger(__name__)
+
+
+class Poster(Protocol):
+    """What the writer needs from a chat consumer."""
+
+    sender: streams.Sender
+
+    def check_can_post(self, client_id: str | None) -> Any: ...
+
+    def store_message(self, command: protocol.SendMessage) -> Any: ...
+
+
+@dataclass
+class Write:
+    poster: Poster
+    command: protocol.SendMessage
+    done: asyncio.Future[Stored] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass(frozen=True)
+class Stored:
+    posted: streams.Posted
+    broadcast: bool  # False: stored, but the broadcast failed (resume delivers it)
+
+
+class Writer:
+    """One event loop's queue of chat messages to store (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.queue: list[Write] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def post(self, poster: Poster, command: protocol.SendMessage) -> Stored:
+        """Store ``command`` with the next batch; raises the write's ProtocolError
+        (refused) or DatabaseError (failed)."""
+        write = Write(poster, command)
+        self.queue.append(write)
+        if self.task is None:
+            self.task = asyncio.ensure_future(self._run())
+        return await write.done
+
+    async def _run(self) -> None:
+        try:
+            while self.queue:
+                if conf.WRITE_WINDOW:
+                    await asyncio.sleep(conf.WRITE_WINDOW)
+                size = conf.WRITE_BATCH
+                batch, self.queue = self.queue[:size], self.queue[size:]
+                await self._store(batch)
+        finally:
+            self.task = None
+            if self.queue:  # cancelled with writes waiting: they must not hang
+                for write in self.queue:
+                    if not write.done.done():
+                        write.done.set_exception(DatabaseError("the writer stopped"))
+                self.queue = []
+
+    async def _store(self, batch: list[Write]) -> None:
+        try:
+            outcomes, outbox = await database_sync_to_async(store_batch)(batch)
+        except Exception as exc:
+            logger.warning(
+                "liverooms: a batch of %d failed (%r); storing one by one", len(batch), exc
+            )
+            await asyncio.gather(*(self._store_one(write) for write in batch))
+            return
+        sent = await broadcast.apublish(outbox)
+        for write, outcome in zip(batch, outcomes, strict=True):
+            if write.done.done():
+                continue  # its sender went away
+            if isinstance(outcome, BaseException):
+                write.done.set_exception(outcome)
+            else:
+                write.done.set_result(Stored(outcome, sent))
+
+    async def _store_one(self, write: Write) -> None:
+        try:
+            posted, outbox = await database_sync_to_async(write.poster.store_message)(write.command)
+            sent = await broadcast.apublish(outbox)
+        except Exception as exc:
+            if not write.done.done():
+                write.done.set_exception(exc)
+            return
+        if not write.done.done():
+            write.done.set_result(Stored(posted, sent))
+
+
+def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
+    """In the database thread: check each connection, store the allowed writes
+    in one transaction. Each outcome is a Posted or the write's ProtocolError."""
+    from .models import Message
+
+    outcomes: list[Any] = [None] * len(batch)
+    allowed: dict[int, Any] = {}  # id(poster) -> its room, or the ProtocolError refusing it
+    new: list[streams.NewMessage] = []
+    indexes: list[int] = []
+    # The broadcasts are sent from the event loop once the transaction commits.
+    with broadcast.collect() as outbox, transaction.atomic(using=router.db_for_write(Message)):
+        for index, write in enumerate(batch):
+            key = id(write.poster)
+            if key not in allowed:
+                try:
+                    allowed[key] = write.poster.check_can_post(write.command.client_id)
+                except protocol.ProtocolError as refused:
+                    allowed[key] = refused
+            room = allowed[key]
+            if isinstance(room, protocol.ProtocolError):
+                outcomes[index] = protocol.ProtocolError(
+                    room.code, room.detail, write.command.client_id, close_code=room.close_code
+                )
+                continue
+            new.append(
+                streams.NewMessage(
+                    room, write.poster.sender, write.command.body, write.command.client_id
+                )
+            )
+            indexes.append(index)
+        for index, posted in zip(indexes, streams.post_messages(new), strict=True):
+            outcomes[index] = posted
+    return outcomes, outbox
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Writer] = weakref.WeakKeyDictionary()
+
+
+def writer() -> Writer:
+    """This event loop's writer."""
+    loop = asyncio.get_running_loop()
+    found = _writers.get(loop)
+    if found is None:
+        found = _writers[loop] = Writer()
+    return found

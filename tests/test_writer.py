@@ -1,0 +1,169 @@
+"""Group commit (writer.py, streams.post_messages): batches store like single writes."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import IntegrityError
+from django.test import override_settings
+
+from django_liverooms import streams
+from django_liverooms.models import Message, RoomMute
+
+from .factories import make_room, make_user
+from .test_consumers import client
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A window long enough that frames sent together land in one batch.
+WIDE = override_settings(LIVEROOMS={"WRITE_WINDOW": 0.2, "USER_SEND_RATE": None})
+
+
+@pytest.fixture
+def batches(monkeypatch):
+    """The size of each batch streams.post_messages stored."""
+    sizes = []
+    real = streams.post_messages
+
+    def counting(batch):
+        sizes.append(len(batch))
+        return real(batch)
+
+    monkeypatch.setattr(streams, "post_messages", counting)
+    return sizes
+
+
+async def open_chats(count, slug="lobby"):
+    chats = []
+    for n in range(count):
+        user = await database_sync_to_async(make_user)(f"{slug}-user{n}")
+        chat = client(f"/ws/chat/{slug}/", user)
+        await chat.open()
+        chats.append(chat)
+    return chats
+
+
+async def frames(chat, count):
+    return [await chat.receive_frame() for _ in range(count)]
+
+
+def message(body, client_id):
+    return {"type": "message", "body": body, "client_id": client_id}
+
+
+@WIDE
+async def test_messages_from_many_sockets_and_rooms_are_one_batch_with_contiguous_seqs(
+    room, batches
+):
+    await database_sync_to_async(make_room)("annex", "Annex")
+    lobby, annex = await open_chats(3), await open_chats(2, "annex")
+    for n, chat in enumerate(lobby + annex):
+        await chat.send_frame(message(f"m{n}", f"c{n}"))
+    seen_in_lobby = await frames(lobby[0], 3)
+    seen_in_annex = await frames(annex[0], 2)
+    assert batches == [5]
+    assert [f["seq"] for f in seen_in_lobby] == [1, 2, 3]
+    assert [f["seq"] for f in seen_in_annex] == [1, 2]
+    assert sorted(f["body"] for f in seen_in_lobby) == ["m0", "m1", "m2"]
+    # Every other socket got the same frames: its own copy (the ack) among them.
+    for chat in lobby[1:]:
+        assert await frames(chat, 3) == seen_in_lobby
+    for chat in annex[1:]:
+        assert await frames(chat, 2) == seen_in_annex
+    for chat in lobby + annex:
+        await chat.disconnect()
+    history = await database_sync_to_async(streams.read_history)(room, after=None, limit=10)
+    assert history.seqs == (1, 2, 3)
+
+
+@WIDE
+async def test_a_client_id_repeated_in_one_batch_is_stored_once_and_answered_twice(room, batches):
+    # One socket's frames are handled in turn; the same user's two tabs are not.
+    user = await database_sync_to_async(make_user)("alice")
+    tabs = [client("/ws/chat/lobby/", user) for _ in range(2)]
+    for tab in tabs:
+        await tab.open()
+    for tab in tabs:
+        await tab.send_frame(message("once", "same"))
+    got = []
+    for tab in tabs:
+        got.append(await tab.receive_frame())  # the broadcast
+        if not await tab.receive_nothing(0.5):
+            got.append(await tab.receive_frame())  # the repeat's answer
+    # Both tabs read the one stored message; one of them also got it as its answer.
+    assert len(got) == 3 and all(frame == got[0] for frame in got)
+    assert got[0]["seq"] == 1 and got[0]["client_id"] == "same"
+    assert batches == [2]
+    assert await database_sync_to_async(Message.objects.count)() == 1
+    for tab in tabs:
+        await tab.disconnect()
+
+
+@WIDE
+async def test_a_client_id_stored_before_is_answered_with_its_frame(room, batches):
+    [chat] = await open_chats(1)
+    await chat.send_frame(message("first", "again"))
+    [stored] = await frames(chat, 1)
+    await chat.send_frame(message("first", "again"))
+    await chat.send_frame(message("second", "new"))
+    repeat, new = await frames(chat, 2)
+    assert repeat == stored
+    assert new["seq"] == 2 and new["body"] == "second"
+    assert await database_sync_to_async(Message.objects.count)() == 2
+    await chat.disconnect()
+
+
+@WIDE
+async def test_a_refused_write_does_not_fail_the_others_in_its_batch(room, batches):
+    allowed, muted = await open_chats(2)
+    await database_sync_to_async(RoomMute.objects.create)(room=room, user=muted.scope["user"])
+    await muted.send_frame(message("no", "m"))
+    await allowed.send_frame(message("yes", "a"))
+    # The muted reader gets its refusal and, as a reader, the other's message.
+    got = {frame["type"]: frame for frame in await frames(muted, 2)}
+    assert (got["error"]["code"], got["error"]["client_id"]) == ("forbidden", "m")
+    assert got["message"]["body"] == "yes"
+    ack = await allowed.receive_frame()
+    assert ack["body"] == "yes" and ack["seq"] == 1
+    assert batches == [1]  # the refused write is not part of the insert
+    for chat in (allowed, muted):
+        await chat.disconnect()
+
+
+@WIDE
+async def test_a_batch_that_fails_is_stored_one_by_one(room, monkeypatch):
+    def raced(batch):
+        raise IntegrityError("another process stored one of these client_ids")
+
+    monkeypatch.setattr(streams, "post_messages", raced)
+    a, b = await open_chats(2)
+    await a.send_frame(message("from a", "a"))
+    await b.send_frame(message("from b", "b"))
+    got = await frames(a, 2)
+    assert sorted(f["body"] for f in got) == ["from a", "from b"]
+    assert [f["seq"] for f in got] == [1, 2]
+    for chat in (a, b):
+        await chat.disconnect()
+
+
+@override_settings(LIVEROOMS={"WRITE_WINDOW": 0.2, "USER_SEND_RATE": None, "FANOUT": "consumer"})
+async def test_a_batch_reaches_sockets_that_read_the_layer_themselves(room):
+    reader, *senders = await open_chats(3)
+    for n, chat in enumerate(senders):
+        await chat.send_frame(message(f"m{n}", f"c{n}"))
+    got = await frames(reader, 2)
+    assert [f["seq"] for f in got] == [1, 2]
+    for chat in (reader, *senders):
+        await chat.disconnect()
+
+
+@WIDE
+async def test_a_sender_that_leaves_mid_batch_does_not_hang_the_writer(room):
+    leaving, staying = await open_chats(2)
+    await leaving.send_frame(message("bye", "l"))
+    await leaving.disconnect()
+    await staying.send_frame(message("still here", "s"))
+    got = await frames(staying, 2)
+    assert {f["body"] for f in got} == {"bye", "still here"}
+    await asyncio.sleep(0)
+    await staying.disconnect()
