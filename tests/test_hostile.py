@@ -25,7 +25,7 @@ import uuid
 import pytest
 from websockets.sync.client import connect
 
-from .processes import Site
+from .processes import RedisServer, Site
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -230,9 +230,11 @@ def test_a_thousand_anonymous_sse_streams_are_capped_and_share_one_redis_subscri
     import redis as redis_client
 
     cap = 50
+    # A redis-server of the test's own: its client count is the server's alone.
+    own_redis = RedisServer().start()
     site = Site(
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        REDIS_URL=redis_url,
+        REDIS_URL=own_redis.url,
         LIVEROOMS_TEST_LAYER_PREFIX=f"liverooms-hostile-{uuid.uuid4().hex[:8]}",
         LIVEROOMS_TEST_SETTINGS=json.dumps({"MAX_CONNECTIONS_PER_ADDRESS": cap, "PRESENCE": False}),
     )
@@ -241,7 +243,7 @@ def test_a_thousand_anonymous_sse_streams_are_capped_and_share_one_redis_subscri
         "from django_liverooms.models import LiveBlog\n"
         "LiveBlog.objects.create(slug='match-day', title='Match day')\n"
     )
-    redis = redis_client.Redis.from_url(redis_url)
+    redis = redis_client.Redis.from_url(own_redis.url)
     sockets = []
     try:
         port = site.server(server=server_name)
@@ -272,3 +274,4 @@ def test_a_thousand_anonymous_sse_streams_are_capped_and_share_one_redis_subscri
         for sock in sockets:
             sock.close()
         site.stop()
+        own_redis.kill()
