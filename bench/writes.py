@@ -44,6 +44,7 @@ from pathlib import Path
 from bench.run import PER_PROCESS, PY, ROOT, Server, percentile, raise_file_limit, tree_cpu
 
 WRITE_SERVERS = ("floor", "tutorial", "liverooms")
+IDLE = 2.0  # seconds of the server's idle CPU measured before sending
 
 
 @dataclass
@@ -83,8 +84,10 @@ class WriteResult:
     delivery_p99_ms: float = math.nan
     acked_not_delivered: int = 0
     stored: int = 0
+    seq_gaps: int = 0  # liverooms: seqs missing from the rooms' event logs
     server_cpu_ms_per_msg: float = math.nan
     loadgen_cpu_pct: float = math.nan  # the busiest load generator, % of one core
+    idle_cpu_pct: float = math.nan  # the server with every socket open, before sending
     notes: list = field(default_factory=list)
 
 
@@ -208,6 +211,12 @@ def room_setup(case: WriteCase) -> str:
     return rooms
 
 
+# Per room: its greatest seq minus the number of its events (0: no gap).
+SEQ_GAPS = (
+    "from django.db.models import Count, Max\n"
+    "rows = RoomEvent.objects.values('stream').annotate(n=Count('seq'), top=Max('seq'))\n"
+    "print(sum(row['top'] - row['n'] for row in rows))"
+)
 STORED = {
     "liverooms": "print(Message.objects.count())",
     "tutorial": "from bench.tutorial import stored_count\nprint(stored_count())",
@@ -239,7 +248,10 @@ def run_writes(case: WriteCase, workdir: Path, args) -> WriteResult:
         procs = start_members(server, case, args.per_process)
         for proc in procs:
             result.opened += read(proc)["ready"]
+        idle_before = tree_cpu(server.process.pid)
+        time.sleep(IDLE)  # what the server spends with nothing to do (presence, health ...)
         cpu_before = tree_cpu(server.process.pid)
+        result.idle_cpu_pct = 100 * (cpu_before - idle_before) / IDLE
         gen_before = [tree_cpu(p.pid) for p in procs]
         started = time.monotonic()
         tell(procs)
@@ -270,6 +282,8 @@ def run_writes(case: WriteCase, workdir: Path, args) -> WriteResult:
         server.stop()
         if case.server in STORED:
             result.stored = server.stored(STORED[case.server])
+        if case.server == "liverooms":
+            result.seq_gaps = server.stored(SEQ_GAPS)
         per = result.stored if case.server in STORED else result.acked
         if per:
             result.server_cpu_ms_per_msg = cpu_spent / per * 1000
@@ -294,7 +308,9 @@ WRITE_COLUMNS = [
     ("dlv lost", 8),
     ("acked!dlv", 9),
     ("stored", 7),
+    ("seq gaps", 8),
     ("CPU ms/msg", 10),
+    ("idle CPU%", 9),
     ("gen CPU%", 8),
 ]
 
@@ -314,7 +330,9 @@ def write_row(r: WriteResult) -> list[str]:
         str(r.expected_deliveries - r.delivered),
         str(r.acked_not_delivered),
         stored,
+        str(r.seq_gaps) if r.case.server == "liverooms" else "-",
         f"{r.server_cpu_ms_per_msg:.2f}",
+        f"{r.idle_cpu_pct:.1f}",
         f"{r.loadgen_cpu_pct:.0f}",
     ]
 
@@ -420,6 +438,7 @@ TOTALS = {
     "delivered",
     "acked_not_delivered",
     "stored",
+    "seq_gaps",
     "ready",
     "history_items",
 }
