@@ -299,7 +299,7 @@ def run_writes(case: WriteCase, workdir: Path, args) -> WriteResult:
 WRITE_COLUMNS = [
     ("case", 36),
     ("offered/s", 9),
-    ("acked", 16),
+    ("acked", 20),
     ("acked/s", 8),
     ("ack p50", 8),
     ("ack p99", 8),
@@ -497,7 +497,7 @@ def parser() -> argparse.ArgumentParser:
     )
     s = sub.add_parser("storm", help="C readers resuming one live blog at once")
     s.add_argument("--servers", default=",".join(WRITE_SERVERS))
-    s.add_argument("--n", type=int, default=1000, help="readers (C)")
+    s.add_argument("--n", type=int, default=2000, help="readers (C)")
     s.add_argument("--behind", type=int, default=10, help="entries each reader catches up on")
     s.add_argument(
         "--in-flight", type=int, default=200, help="connects in flight per load generator"
