@@ -52,3 +52,14 @@ def test_a_tiny_floor_run_acknowledges_and_delivers_everything(tmp_path):
     assert row["acked"] == row["sent"]
     assert row["delivered"] == row["expected_deliveries"] == row["sent"] * 2
     assert row["acked_not_delivered"] == 0
+
+
+@pytest.mark.live
+def test_a_tiny_floor_storm_gets_every_reader_ready(tmp_path):
+    command = [sys.executable, "-m", "bench", "storm", "--servers", "floor", "--n", "20"]
+    command += ["--out", str(tmp_path)]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=60)
+    (row,) = json.loads((tmp_path / "storm.json").read_text())
+    assert row["notes"] == []
+    assert row["ready"] == 20
+    assert row["all_ready_s"] >= row["p50_s"] > 0
