@@ -132,11 +132,16 @@ async def member_read(member, stats):
     try:
         async for text in member.ws:
             now = time.monotonic()
+            if '"error"' in text and (frame := json.loads(text)).get("type") == "error":
+                # A refusal (rate_limited, forbidden ...): counted by code.
+                code = frame.get("code", "?")
+                stats["refused"][code] = stats["refused"].get(code, 0) + 1
+                continue
             if MARK not in text:
                 continue
             frame = json.loads(text)
             if frame.get("type") != "message":
-                continue  # a history frame, presence, an error ...
+                continue  # a history frame, presence ...
             _, sender, n, sent = frame["body"].split(" ")
             latency = now - float(sent)
             if sender == member.name:
@@ -198,7 +203,7 @@ async def members(args):
     print(json.dumps({"ready": len(opened)}), flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)
-    stats = {"acks": [], "deliveries": [], "acked_in_run": 0}
+    stats = {"acks": [], "deliveries": [], "acked_in_run": 0, "refused": {}}
     stats["send_end"] = time.monotonic() + args.duration + 1.0 / args.rate
     readers = [asyncio.ensure_future(member_read(m, stats)) for m in opened]
     await asyncio.gather(*(member_send(m, args.rate, args.duration) for m in opened))
@@ -218,6 +223,7 @@ async def members(args):
         ),
         "acked_not_delivered": sum(acked_not_delivered(room) for room in rooms.values()),
         "errors": sum(1 for m in everyone if m.failed or m.ws is None),
+        "refused": stats["refused"],
     }
     print(json.dumps(report), flush=True)
 

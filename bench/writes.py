@@ -272,6 +272,8 @@ def run_writes(case: WriteCase, workdir: Path, args) -> WriteResult:
             result.acked_not_delivered += report["acked_not_delivered"]
             if report["errors"]:
                 result.notes.append(f"{report['errors']} sockets failed or closed early")
+            for code, count in report["refused"].items():
+                result.notes.append(f"{count} error frames {code!r}")
         acks.sort()
         deliveries.sort()
         result.acked, result.delivered = len(acks), len(deliveries)
