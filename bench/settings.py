@@ -3,9 +3,11 @@
 Environment: BENCH_DB (SQLite file), BENCH_DATABASE_URL (a
 ``postgres://`` URL: PostgreSQL instead of SQLite; the write bench creates
 and drops a database of its own per case), BENCH_LAYER ("core" or "pubsub"),
-BENCH_FANOUT ("process" or "consumer"), BENCH_REDIS_URL, BENCH_PREFIX.
+BENCH_FANOUT ("process" or "consumer"), BENCH_REDIS_URL, BENCH_PREFIX,
+BENCH_LIVEROOMS (JSON, merged into LIVEROOMS).
 """
 
+import json
 import os
 from urllib.parse import urlsplit
 
@@ -81,6 +83,9 @@ LIVEROOMS = {
     "USER_SEND_RATE": None,
     # Thousands of sessionless readers from one address (the load generator).
     "MAX_CONNECTIONS_PER_ADDRESS": None,
+    # python -m bench writes/storm --set NAME=VALUE: compare settings (e.g. a
+    # write window) without editing this file.
+    **json.loads(os.environ.get("BENCH_LIVEROOMS", "{}")),
 }
 # The bench serves WebSockets only (no widgets, no SSE): W123 is expected.
 SILENCED_SYSTEM_CHECKS = ["liverooms.W123"]

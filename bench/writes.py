@@ -47,6 +47,22 @@ WRITE_SERVERS = ("floor", "tutorial", "liverooms")
 IDLE = 2.0  # seconds of the server's idle CPU measured before sending
 
 
+def settings_label(case) -> str:
+    return "".join(f" {name}={value}" for name, value in case.settings.items())
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """``--set NAME=VALUE``: VALUE as JSON (numbers, null, lists), else a string."""
+    settings = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            settings[name] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[name] = value
+    return settings
+
+
 @dataclass
 class WriteCase:
     server: str
@@ -57,12 +73,14 @@ class WriteCase:
     database: str  # "sqlite" or "postgresql"
     layer: str = "core"
     processes: int = 1
+    settings: dict = field(default_factory=dict)  # --set, liverooms only
 
     @property
     def label(self) -> str:
         db = "" if self.server == "floor" else f" [{self.database}]"
         procs = f" x{self.processes}" if self.processes > 1 else ""
-        return f"{self.server}{db}{procs} {self.rooms}x{self.members} @{self.rate:g}/s"
+        name = f"{self.server}{db}{procs}{settings_label(self)}"
+        return f"{name} {self.rooms}x{self.members} @{self.rate:g}/s"
 
     @property
     def offered(self) -> float:
@@ -99,11 +117,14 @@ class StormCase:
     database: str
     layer: str = "core"
     processes: int = 1
+    settings: dict = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         if self.server == "liverooms":
-            return f"liverooms [{self.database}] resume C={self.n} behind={self.behind}"
+            procs = f" x{self.processes}" if self.processes > 1 else ""
+            name = f"liverooms [{self.database}]{procs}{settings_label(self)}"
+            return f"{name} resume C={self.n} behind={self.behind}"
         return f"{self.server} open C={self.n}"
 
 
@@ -130,6 +151,7 @@ class BenchServer(Server):
             self.db_name = self.prefix.replace("-", "_")
             base = self.database_url.rsplit("/", 1)[0]
             self.env["BENCH_DATABASE_URL"] = f"{base}/{self.db_name}"
+        self.env["BENCH_LIVEROOMS"] = json.dumps(case.settings)
 
     def admin(self, sql: str) -> None:
         import psycopg
@@ -510,6 +532,13 @@ def parser() -> argparse.ArgumentParser:
             "--processes", default="1", help="liverooms server processes (uvicorn --workers)"
         )
         x.add_argument("--repeat", type=int, default=1, help="rounds of every case, interleaved")
+        x.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a LIVEROOMS setting for the liverooms server (VALUE as JSON); repeatable",
+        )
         x.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
         x.add_argument("--out", default=str(ROOT / "bench" / "results"))
     return p
@@ -517,6 +546,7 @@ def parser() -> argparse.ArgumentParser:
 
 def cases(args) -> list:
     database = "postgresql" if args.database_url else "sqlite"
+    settings = parse_settings(args.set)
     out = []
     for server in args.servers.split(","):
         if server not in WRITE_SERVERS:
@@ -533,10 +563,16 @@ def cases(args) -> list:
                         args.duration,
                         database,
                         processes=processes,
+                        settings=settings if server == "liverooms" else {},
                     )
                 )
             else:
-                out.append(StormCase(server, args.n, args.behind, database, processes=processes))
+                extra = settings if server == "liverooms" else {}
+                out.append(
+                    StormCase(
+                        server, args.n, args.behind, database, processes=processes, settings=extra
+                    )
+                )
     return out
 
 
