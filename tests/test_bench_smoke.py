@@ -63,3 +63,14 @@ def test_a_tiny_floor_storm_gets_every_reader_ready(tmp_path):
     assert row["notes"] == []
     assert row["ready"] == 20
     assert row["all_ready_s"] >= row["p50_s"] > 0
+
+
+def test_set_reads_values_as_json_and_falls_back_to_strings():
+    from bench.writes import parse_settings
+
+    assert parse_settings(["A=0.005", "B=null", "C=[1, 2]", "D=inline"]) == {
+        "A": 0.005,
+        "B": None,
+        "C": [1, 2],
+        "D": "inline",
+    }
