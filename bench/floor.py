@@ -1,7 +1,10 @@
 """The floor: a bare ``websockets`` server that speaks just enough of PROTOCOL.md.
 
 welcome on connect, and each chat ``message`` stamped with a seq and sent to
-every socket with ``websockets.broadcast()`` (encoded once, no layer, no DB).
+every socket of its room with ``websockets.broadcast()`` (encoded once, no
+layer, no DB). A room is the request path: the fan-out bench puts every
+socket on ``/``; the write bench (``python -m bench writes``) opens one path
+per room, and the sender's own copy (with its ``client_id``) is its ack.
 """
 
 import argparse
@@ -11,8 +14,8 @@ import json
 import websockets
 from websockets.asyncio.server import broadcast, serve
 
-clients: set = set()
-seq = 0
+rooms: dict[str, set] = {}  # request path -> its sockets
+seqs: dict[str, int] = {}  # request path -> the room's last seq
 
 
 def welcome_text(seq: int) -> str:
@@ -45,15 +48,16 @@ def message_text(seq: int, frame: dict) -> str:
 
 
 async def handler(websocket):
-    global seq
+    room = websocket.request.path
+    clients = rooms.setdefault(room, set())
     clients.add(websocket)
     try:
-        await websocket.send(welcome_text(seq))
+        await websocket.send(welcome_text(seqs.get(room, 0)))
         async for text in websocket:
             frame = json.loads(text)
             if frame.get("type") != "message":
                 continue
-            seq += 1
+            seqs[room] = seq = seqs.get(room, 0) + 1
             broadcast(clients, message_text(seq, frame))
     except websockets.ConnectionClosed:
         pass
@@ -62,7 +66,8 @@ async def handler(websocket):
 
 
 async def main(port: int) -> None:
-    async with serve(handler, "127.0.0.1", port, compression=None, max_queue=None):
+    # backlog: a reconnect storm (python -m bench storm) connects thousands at once.
+    async with serve(handler, "127.0.0.1", port, compression=None, max_queue=None, backlog=4096):
         await asyncio.Future()
 
 

@@ -194,17 +194,25 @@ class Server:
             return [*granian, "bench.asgi:liverooms"]
         return [*uvicorn, "--ws-per-message-deflate", "false", "bench.asgi:liverooms"]
 
-    def start(self) -> None:
+    def django_shell(self, code: str) -> str:
+        """Run ``code`` in ``manage.py shell`` with the server's settings; its stdout."""
+        out = subprocess.run(
+            [PY, "-m", "django", "shell", "-v0", "-c", code],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout
+
+    def start(self, setup: str = "Room.objects.create(slug='bench', title='Bench')") -> None:
+        """Migrate and run ``setup`` (Django shell code, the models imported) when
+        the server uses Django, then start it and wait for its port."""
         if self.uses_django:
             manage = [PY, "-m", "django"]
             subprocess.run([*manage, "migrate", "-v0"], env=self.env, cwd=ROOT, check=True)
-            code = (
-                "from django_liverooms.models import Room;"
-                "Room.objects.create(slug='bench', title='Bench')"
-            )
-            subprocess.run(
-                [*manage, "shell", "-v0", "-c", code], env=self.env, cwd=ROOT, check=True
-            )
+            self.django_shell(f"from django_liverooms.models import *\n{setup}")
         self.process = subprocess.Popen(
             self.command(), env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -416,6 +424,13 @@ def chart(results: list[Result], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def raise_file_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft < want:  # children inherit it: servers and load generators
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--servers", default="floor,asgi-floor,tutorial,liverooms")
@@ -450,10 +465,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = parser.parse_args()
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 65536 if hard == resource.RLIM_INFINITY else hard
-    if soft < want:  # children inherit it: servers and load generators
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    raise_file_limit()
 
     # The tutorial runs on the layer the tutorial uses: RedisChannelLayer.
     # --processes applies to the uvicorn cases that use Django (SINGLE_PROCESS).

@@ -1,10 +1,15 @@
 """Settings of the bench project (both the tutorial consumer and liverooms).
 
-Environment: BENCH_DB (SQLite file), BENCH_LAYER ("core" or "pubsub"),
-BENCH_FANOUT ("process" or "consumer"), BENCH_REDIS_URL, BENCH_PREFIX.
+Environment: BENCH_DB (SQLite file), BENCH_DATABASE_URL (a
+``postgres://`` URL: PostgreSQL instead of SQLite; the write bench creates
+and drops a database of its own per case), BENCH_LAYER ("core" or "pubsub"),
+BENCH_FANOUT ("process" or "consumer"), BENCH_REDIS_URL, BENCH_PREFIX,
+BENCH_LIVEROOMS (JSON, merged into LIVEROOMS).
 """
 
+import json
 import os
+from urllib.parse import urlsplit
 
 SECRET_KEY = "bench-only"
 DEBUG = False
@@ -34,6 +39,19 @@ DATABASES = {
         },
     }
 }
+if os.environ.get("BENCH_DATABASE_URL"):
+    _url = urlsplit(os.environ["BENCH_DATABASE_URL"])
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _url.path.lstrip("/"),
+            "USER": _url.username or "postgres",
+            "PASSWORD": _url.password or "",
+            "HOST": _url.hostname or "127.0.0.1",
+            "PORT": _url.port or 5432,
+            "CONN_MAX_AGE": 60,
+        }
+    }
 LAYER_BACKENDS = {
     "core": "channels_redis.core.RedisChannelLayer",
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -65,4 +83,9 @@ LIVEROOMS = {
     "USER_SEND_RATE": None,
     # Thousands of sessionless readers from one address (the load generator).
     "MAX_CONNECTIONS_PER_ADDRESS": None,
+    # python -m bench writes/storm --set NAME=VALUE: compare settings (e.g. a
+    # write window) without editing this file.
+    **json.loads(os.environ.get("BENCH_LIVEROOMS", "{}")),
 }
+# The bench serves WebSockets only (no widgets, no SSE): W123 is expected.
+SILENCED_SYSTEM_CHECKS = ["liverooms.W123"]
