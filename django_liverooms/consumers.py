@@ -414,7 +414,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # Access on every write -------------------------------------------------
 
-    def authorize(self, client_id: str | None) -> tuple[Any, Any]:
+    def authorize(
+        self, client_id: str | None, streams_now: dict[Any, Any] | None = None
+    ) -> tuple[Any, Any]:
         """The connection's user and stream as the database has them now.
 
         Runs in the database thread of every write (and on a recheck event):
@@ -422,7 +424,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         the stream, gets an error carrying the close code that ends the socket.
         """
         try:
-            user, stream = reader_now(self.user, self.stream, self.scope)
+            user, stream = reader_now(self.user, self.stream, self.scope, streams_now=streams_now)
         except Refused as refused:
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, refused.detail, client_id, close_code=refused.close_code
@@ -493,9 +495,11 @@ class ChatConsumer(StreamConsumer):
             posted = streams.post_message(room, self.sender, command.body, command.client_id)
         return posted, outbox
 
-    def check_can_post(self, client_id: str | None) -> Any:
+    def check_can_post(
+        self, client_id: str | None, streams_now: dict[Any, Any] | None = None
+    ) -> Any:
         """The room, fresh, if the connection's user may post in it now."""
-        user, room = self.authorize(client_id)
+        user, room = self.authorize(client_id, streams_now)
         allowed = get_policy().can_post(user, room, self.scope)
         self.may_post.set(allowed)
         if not allowed:

@@ -259,21 +259,33 @@ def open_stream(
 
 
 def reader_now(
-    user: Any, stream: Stream, scope: dict[str, Any] | None, *, session: Any = None
+    user: Any,
+    stream: Stream,
+    scope: dict[str, Any] | None,
+    *,
+    session: Any = None,
+    streams_now: dict[tuple[type, int], Stream] | None = None,
 ) -> tuple[Any, Stream]:
     """An open reader's user and stream as the database has them now.
 
     Raises :class:`Refused` when the user may no longer read it: logged out
     or deactivated elsewhere, the stream deleted, or the policy now refuses.
     Run on every write and on a re-check event (revoke.py); database thread.
+    ``streams_now`` shares the streams read within one transaction (a batch
+    of group commit), so each is read once.
     """
     fresh = current_user(user, _session_scope(scope, session))
     if user.is_authenticated and not fresh.is_authenticated:
         raise Refused(protocol.CLOSE_FORBIDDEN, "Your session has ended; sign in and reconnect.")
-    try:
-        current = type(stream)._default_manager.get(pk=stream.pk)
-    except ObjectDoesNotExist:
-        raise Refused(protocol.CLOSE_NOT_FOUND, "This stream no longer exists.") from None
+    key = (type(stream), stream.pk)
+    current = streams_now.get(key) if streams_now is not None else None
+    if current is None:
+        try:
+            current = type(stream)._default_manager.get(pk=stream.pk)
+        except ObjectDoesNotExist:
+            raise Refused(protocol.CLOSE_NOT_FOUND, "This stream no longer exists.") from None
+        if streams_now is not None:
+            streams_now[key] = current
     if not get_policy().can_read(fresh, current, scope):
         raise Refused(protocol.CLOSE_FORBIDDEN, "You may no longer read this stream.")
     return fresh, current

@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, NotSupportedError, connections, router, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Case, F, Max, Q, Value, When
 from django.utils import timezone
 
 from . import protocol
@@ -188,10 +188,12 @@ def post_messages(batch: list[NewMessage]) -> list[Posted]:
     The same guarantees as :func:`post_message`, message by message: stored
     once per ``client_id`` (a repeat, in the database or earlier in the
     batch, is answered with the stored frame), seqs in commit order, and a
-    broadcast only after the commit. But one seq allocation and one bulk
-    insert of messages and of events per room, and one broadcast per room
-    carrying all its new frames. Rooms are locked in primary-key order, so
-    concurrent batches of other processes cannot deadlock with this one.
+    broadcast only after the commit. But a fixed number of statements
+    whatever the batch holds: the repeats looked up at once, the rooms
+    locked (in primary-key order, so that batches of other processes cannot
+    deadlock with this one) and their seqs allocated together, one insert of
+    all the messages and one of all the events; and one broadcast per room
+    carrying all its new frames.
 
     Raises IntegrityError if another process stored one of the ``client_id``
     meanwhile; the caller then stores the batch message by message.
@@ -202,38 +204,46 @@ def post_messages(batch: list[NewMessage]) -> list[Posted]:
     results: list[Posted | None] = [None] * len(batch)
     with transaction.atomic(using=using):
         fresh = _answer_repeats(batch, results)
-        by_room: dict[int, list[int]] = {}
-        for index in fresh:
-            by_room.setdefault(batch[index].room.pk, []).append(index)
-        for room_pk in sorted(by_room):
-            indexes = by_room[room_pk]
-            room = batch[indexes[0]].room
+        if fresh:
+            counts: dict[int, int] = {}
+            for index in fresh:
+                counts[batch[index].room.pk] = counts.get(batch[index].room.pk, 0) + 1
+            next_seq = _allocate_room_seqs(counts, using)
             messages = Message.objects.using(using).bulk_create(
-                [_new_message(batch[i]) for i in indexes]
+                [_new_message(batch[i]) for i in fresh]
             )
-            first_seq = _allocate_seqs(room, len(indexes), using)
-            texts = [
-                protocol.encode(protocol.with_seq(_frame_of(message, room), first_seq + n))
-                for n, message in enumerate(messages)
-            ]
-            room.events.using(using).bulk_create(
-                [
+            events, frames = [], {}
+            for index, message in zip(fresh, messages, strict=True):
+                room = batch[index].room
+                seq = next_seq[room.pk]
+                next_seq[room.pk] += 1
+                text = protocol.encode(protocol.with_seq(_frame_of(message, room), seq))
+                events.append(
                     RoomEvent(
-                        stream=room, seq=first_seq + n, type="message", object_id=m.pk, frame=t
+                        stream=room, seq=seq, type="message", object_id=message.pk, frame=text
                     )
-                    for n, (m, t) in enumerate(zip(messages, texts, strict=True))
-                ]
-            )
-            seqs = list(range(first_seq, first_seq + len(texts)))
-            transaction.on_commit(
-                partial(publish_many, room.group_name, list(zip(seqs, texts, strict=True))),
-                using=using,
-                robust=True,
-            )
-            for i, message in zip(indexes, messages, strict=True):
-                results[i] = Posted(message_id=message.pk, duplicate=False, frame=None)
+                )
+                frames.setdefault(room.group_name, []).append((seq, text))
+                results[index] = Posted(message_id=message.pk, duplicate=False, frame=None)
+            RoomEvent.objects.using(using).bulk_create(events)
+            for group, group_frames in frames.items():
+                transaction.on_commit(
+                    partial(publish_many, group, group_frames), using=using, robust=True
+                )
         _answer_repeats_within(batch, results)
     return results  # type: ignore[return-value]
+
+
+def _allocate_room_seqs(counts: dict[int, int], using: str) -> dict[int, int]:
+    """Lock the rooms and take ``counts[pk]`` seqs of each; the first seq of each."""
+    rooms = Room._base_manager.using(using).filter(pk__in=counts)
+    # Locked in one order by every process (a no-op on SQLite, which locks the database).
+    list(rooms.select_for_update().order_by("pk").values_list("pk", flat=True))
+    rooms.update(
+        last_seq=F("last_seq")
+        + Case(*(When(pk=pk, then=Value(n)) for pk, n in counts.items()), default=Value(0))
+    )
+    return {pk: last - counts[pk] + 1 for pk, last in rooms.values_list("pk", "last_seq")}
 
 
 def _answer_repeats(batch: list[NewMessage], results: list[Posted | None]) -> list[int]:
@@ -278,15 +288,6 @@ def _new_message(new: NewMessage) -> Message:
         client_id=new.client_id or "",
         sender_key=new.sender.key,
     )
-
-
-def _allocate_seqs(stream: Stream, count: int, using: str) -> int:
-    """Lock the stream's row and take ``count`` seqs; the first of them."""
-    rows = type(stream)._base_manager.using(using).filter(pk=stream.pk)
-    rows.update(last_seq=F("last_seq") + count)
-    last_seq = rows.values_list("last_seq", flat=True).get()
-    stream.last_seq = last_seq
-    return last_seq - count + 1
 
 
 def _frame_of(message: Message, room: Room) -> dict[str, Any]:

@@ -41,7 +41,7 @@ class Poster(Protocol):
 
     sender: streams.Sender
 
-    def check_can_post(self, client_id: str | None) -> Any: ...
+    def check_can_post(self, client_id: str | None, streams_now: dict[Any, Any]) -> Any: ...
 
     def store_message(self, command: protocol.SendMessage) -> Any: ...
 
@@ -130,6 +130,7 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
 
     outcomes: list[Any] = [None] * len(batch)
     allowed: dict[int, Any] = {}  # id(poster) -> its room, or the ProtocolError refusing it
+    rooms: dict[Any, Any] = {}  # each room read once per batch (policy.reader_now)
     new: list[streams.NewMessage] = []
     indexes: list[int] = []
     # The broadcasts are sent from the event loop once the transaction commits.
@@ -138,7 +139,7 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
             key = id(write.poster)
             if key not in allowed:
                 try:
-                    allowed[key] = write.poster.check_can_post(write.command.client_id)
+                    allowed[key] = write.poster.check_can_post(write.command.client_id, rooms)
                 except protocol.ProtocolError as refused:
                     allowed[key] = refused
             room = allowed[key]
