@@ -46,6 +46,7 @@ import uuid
 import weakref
 from typing import Any, Protocol
 
+from . import _compat
 from .broadcast import FRAME_EVENT, FRAMES_EVENT
 from .conf import conf
 from .layerwatch import LayerFailed, cancellable
@@ -145,7 +146,7 @@ class Hub:
 
     async def _start(self) -> None:
         if self.channel is None:
-            self.channel = await private_channel_name(self.layer)
+            self.channel = await _compat.private_channel_name(self.layer)
         if self.reader is None:
             self.reader = asyncio.ensure_future(self._read())
             self.refresher = asyncio.ensure_future(self._refresh())
@@ -260,27 +261,6 @@ class Hub:
 def _message(event: dict[str, Any]) -> dict[str, Any]:
     """A broadcast's frame as the ASGI message AsyncWebsocketConsumer.send() builds."""
     return {"type": "websocket.send", "text": event["text"]}
-
-
-async def private_channel_name(layer: Any) -> str:
-    """A channel of one's own: the hub's, or an SSE response's (sse.py).
-
-    channels-redis 4.3.x: RedisChannelLayer multiplexes a process's
-    ``new_channel()`` names over one BZPOPMIN guarded by a shared lock; with
-    redis-py 8 a cancel landing in that BZPOPMIN can be swallowed, which hangs
-    event-loop shutdown once a long-lived reader such as the hub holds the lock.
-    A plain name (no ``!``) is read with its own BZPOPMIN, outside that lock.
-    It is as private as a ``new_channel()`` name: nobody else knows it.
-
-    Not on a sharded layer (several hosts): there group_send writes a plain
-    name's messages to the host its name hashes to, but receive() reads a
-    plain name from the next host in turn and then waits on that one, so the
-    hub would miss most broadcasts. ``new_channel()`` names are read from the
-    host they hash to.
-    """
-    if hasattr(layer, "receive_buffer") and getattr(layer, "ring_size", 1) == 1:
-        return f"liverooms.fanout.{uuid.uuid4().hex}"
-    return await layer.new_channel()
 
 
 # One hub per channel-layer instance (a process has one per alias and loop).

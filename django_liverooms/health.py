@@ -34,8 +34,8 @@ import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ._compat import private_channel_name, redis_hosts
 from .conf import conf
-from .fanout import private_channel_name
 from .layerwatch import LayerFailed, bounded
 
 logger = logging.getLogger(__name__)
@@ -180,10 +180,8 @@ async def check_layer() -> Check:
 
 async def _host_info(channel_layer: Any) -> list[dict[str, Any]]:
     """Each Redis host (shard) of a RedisChannelLayer: its run_id and version."""
-    from .layerwatch import _redis_hosts
-
     hosts = []
-    for index in range(_redis_hosts(channel_layer)):
+    for index in range(redis_hosts(channel_layer)):
         info = await bounded(channel_layer.connection(index).info("server"))
         hosts.append(
             {"index": index, "run_id": info.get("run_id"), "redis": info.get("redis_version")}

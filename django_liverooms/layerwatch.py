@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
+from . import _compat
 from .conf import conf
 
 logger = logging.getLogger(__name__)
@@ -101,13 +102,6 @@ class Watched(Protocol):
     async def layer_failed(self) -> None: ...
 
 
-def _redis_hosts(layer: Any) -> int:
-    """How many Redis hosts the layer talks to (0: nothing to watch)."""
-    if hasattr(layer, "connection") and isinstance(getattr(layer, "ring_size", None), int):
-        return layer.ring_size  # channels_redis.core.RedisChannelLayer
-    return 0
-
-
 class Watch:
     def __init__(self, layer: Any) -> None:
         self.layer = layer
@@ -121,7 +115,7 @@ class Watch:
     async def add(self, consumer: Watched) -> bool:
         """Watch a consumer that has joined its group; False if the layer is down."""
         interval = conf.LAYER_CHECK_INTERVAL
-        if not interval or not _redis_hosts(self.layer):
+        if not interval or not _compat.redis_hosts(self.layer):
             return True
         if self.task is None or self.task.done():
             self.first_check = asyncio.get_running_loop().create_future()
@@ -154,7 +148,7 @@ class Watch:
 
     async def check(self) -> str | None:
         """None if every host answered as before, else what went wrong."""
-        for index in range(_redis_hosts(self.layer)):
+        for index in range(_compat.redis_hosts(self.layer)):
             try:
                 info = await bounded(self.layer.connection(index).info("server"))
             except LayerFailed as exc:
@@ -178,7 +172,7 @@ class Watch:
         if now - self.last_reset < RESET_INTERVAL:
             return
         self.last_reset = now
-        for index in range(_redis_hosts(self.layer)):
+        for index in range(_compat.redis_hosts(self.layer)):
             pool = self.layer.connection(index).connection_pool
             try:
                 await bounded(pool.disconnect(inuse_connections=False))
