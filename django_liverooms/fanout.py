@@ -43,10 +43,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-import weakref
 from typing import Any, Protocol
 
-from . import _compat
+from . import _compat, runtime
 from .broadcast import FRAME_EVENT, FRAMES_EVENT
 from .conf import conf
 from .layerwatch import LayerFailed, cancellable
@@ -263,14 +262,12 @@ def _message(event: dict[str, Any]) -> dict[str, Any]:
     return {"type": "websocket.send", "text": event["text"]}
 
 
-# One hub per channel-layer instance (a process has one per alias and loop).
-_hubs: weakref.WeakKeyDictionary[Any, Hub] = weakref.WeakKeyDictionary()
-
-
 def hub_for(layer: Any) -> Hub:
-    hub = _hubs.get(layer)
+    """The running event loop's hub for ``layer`` (runtime.py)."""
+    hubs = runtime.current().hubs
+    hub = hubs.get(layer)
     if hub is None:
-        hub = _hubs[layer] = Hub(layer)
+        hub = hubs[layer] = Hub(layer)
     return hub
 
 

@@ -34,6 +34,7 @@ import weakref
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import runtime
 from ._compat import private_channel_name, redis_hosts
 from .conf import conf
 from .layerwatch import LayerFailed, bounded
@@ -114,18 +115,12 @@ async def report(counts: dict[str, int]) -> None:
         await pipe.execute()
 
 
-_censuses: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Census] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def census() -> Census:
     """The census of the running event loop (consumers add and discard themselves)."""
-    loop = asyncio.get_running_loop()
-    current = _censuses.get(loop)
-    if current is None:
-        current = _censuses[loop] = Census()
-    return current
+    here = runtime.current()
+    if here.census is None:
+        here.census = Census()
+    return here.census
 
 
 # The checking side ----------------------------------------------------------------

@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
-from . import _compat
+from . import _compat, runtime
 from .conf import conf
 
 logger = logging.getLogger(__name__)
@@ -195,14 +195,9 @@ def background(call: Awaitable[Any]) -> None:
     task.add_done_callback(_background.discard)
 
 
-_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Watch]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def watch_for(layer: Any) -> Watch:
     """The watch of ``layer`` in the running event loop."""
-    per_loop = _watches.setdefault(asyncio.get_running_loop(), {})
+    per_loop = runtime.current().watches
     watch = per_loop.get(id(layer))
     if watch is None or watch.layer is not layer:
         watch = per_loop[id(layer)] = Watch(layer)

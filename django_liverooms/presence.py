@@ -51,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import broadcast, protocol, signals
+from . import broadcast, protocol, runtime, signals
 from .conf import conf
 
 logger = logging.getLogger(__name__)
@@ -662,17 +662,13 @@ class Tracker:
             await self._changed(stream, result.change)
 
 
-_trackers: weakref.WeakKeyDictionary[Any, Tracker] = weakref.WeakKeyDictionary()
-
-
 def tracker() -> Tracker:
     """This event loop's tracker, over the store the settings give now."""
-    loop = asyncio.get_running_loop()
+    here = runtime.current()
     store = get_store()
-    current = _trackers.get(loop)
-    if current is None or current.store is not store:
-        current = _trackers[loop] = Tracker(store)
-    return current
+    if here.presence is None or here.presence.store is not store:
+        here.presence = Tracker(store)
+    return here.presence
 
 
 # Signals --------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
+from . import runtime
 from .conf import conf
 from .layerwatch import background
 from .policy import session_hash_matches, signed_in_by
@@ -129,16 +130,12 @@ class Watch:
                 self.end(reader)
 
 
-_watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watch] = weakref.WeakKeyDictionary()
-
-
 def watch_here() -> Watch:
     """The watch of the running event loop."""
-    loop = asyncio.get_running_loop()
-    current = _watches.get(loop)
-    if current is None:
-        current = _watches[loop] = Watch()
-    return current
+    here = runtime.current()
+    if here.sessions is None:
+        here.sessions = Watch()
+    return here.sessions
 
 
 def watch(reader: Any, user: Any, session: Any) -> bool:
@@ -169,14 +166,9 @@ def connect_signals() -> None:
 
 
 def _each_loop(call: str, *args: Any) -> None:
-    for _ in range(3):  # another thread may add a loop meanwhile
-        try:
-            pairs = list(_watches.items())
-            break
-        except RuntimeError:
-            continue
-    else:
-        return
+    pairs = [
+        (loop, here.sessions) for loop, here in runtime.every_loop() if here.sessions is not None
+    ]
     for loop, current in pairs:
         if loop.is_closed():
             continue

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, router, transaction
 
-from . import broadcast, protocol, streams
+from . import broadcast, protocol, runtime, streams
 from .conf import conf
 
 logger = logging.getLogger(__name__)
@@ -159,13 +158,9 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
     return outcomes, outbox
 
 
-_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Writer] = weakref.WeakKeyDictionary()
-
-
 def writer() -> Writer:
     """This event loop's writer."""
-    loop = asyncio.get_running_loop()
-    found = _writers.get(loop)
-    if found is None:
-        found = _writers[loop] = Writer()
-    return found
+    here = runtime.current()
+    if here.writer is None:
+        here.writer = Writer()
+    return here.writer

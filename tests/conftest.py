@@ -35,11 +35,17 @@ def redis_url():
 
 
 @pytest.fixture(autouse=True)
-def fresh_channel_layers():
-    # Layers hold asyncio objects bound to one event loop; each test has its own.
+def fresh_runtime():
+    """Each test starts with no per-loop or process-wide state of the app's
+    (runtime.py), and fresh channel layers, which hold asyncio objects bound
+    to one event loop."""
+    from django_liverooms import runtime
+
     channel_layers.backends = {}
+    runtime.reset()
     yield
     channel_layers.backends = {}
+    runtime.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -52,26 +58,6 @@ def close_database_thread_connections():
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
-
-
-@pytest.fixture(autouse=True)
-def fresh_presence():
-    # The in-process presence store outlives a test; stream ids are reused.
-    from django_liverooms import presence
-
-    presence.reset_memory_store()
-    yield
-    presence.reset_memory_store()
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limit_counters():
-    # Per-user counters are process-wide; each test starts with none.
-    from django_liverooms import ratelimit
-
-    previous = ratelimit.set_counters(ratelimit.LocalCounters())
-    yield
-    ratelimit.set_counters(previous)
 
 
 @pytest.fixture
