@@ -38,6 +38,7 @@ from . import (
     presence,
     protocol,
     ratelimit,
+    reads,
     sessions,
     streams,
     workers,
@@ -45,7 +46,7 @@ from . import (
 )
 from .conf import conf
 from .outbox import Outbox
-from .policy import CachedVerdict, Opening, Refused, get_policy, open_stream, reader_now
+from .policy import CachedVerdict, Opening, Refused, get_policy, reader_now
 
 logger = logging.getLogger(__name__)
 
@@ -181,9 +182,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             after = parse_after(self.scope.get("query_string", b""))
         except ValueError as exc:
             after, bad_after = None, str(exc)[:32]
-        history = await database_sync_to_async(streams.read_history)(
-            self.stream, after=after, limit=conf.HISTORY_LIMIT
-        )
+        history = await reads.history(self.stream, after=after, limit=conf.HISTORY_LIMIT)
         self.through = history.through
         await self.send_frame(
             protocol.welcome(
@@ -217,11 +216,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         health.census().add(self)
         await self.subscribed()
 
-    @database_sync_to_async
-    def open_stream(self, slug: str) -> Opening | int:
+    async def open_stream(self, slug: str) -> Opening | int:
         """The stream to join, or the close code that refuses it."""
         try:
-            return open_stream(
+            return await reads.opening(
                 self.kind,
                 slug,
                 self.user,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -206,14 +207,22 @@ class Refused(Exception):
         return 404 if self.close_code == protocol.CLOSE_NOT_FOUND else 403
 
 
-def readable_stream(kind: str, slug: str, user: Any, scope: dict[str, Any] | None = None) -> Stream:
+def readable_stream(
+    kind: str,
+    slug: str,
+    user: Any,
+    scope: dict[str, Any] | None = None,
+    *,
+    find: Callable[[str, str], Stream | None] = get_stream,
+) -> Stream:
     """The stream ``slug`` if ``user`` may read it; raises :class:`Refused`.
 
     The one read check of every transport: the WebSocket consumers, the HTTP
     history API, and any other reader (an SSE stream) call it. It runs in a
-    database thread.
+    database thread. ``find`` looks the stream up (reads.py shares lookups
+    between connections opening together).
     """
-    stream = get_stream(kind, slug)
+    stream = find(kind, slug)
     if stream is None:
         raise Refused(protocol.CLOSE_NOT_FOUND, f"No {kind} stream {slug[:64]!r}.")
     if not get_policy().can_read(user, stream, scope):
@@ -240,6 +249,7 @@ def open_stream(
     *,
     moderation: bool,
     session: Any = None,
+    find: Callable[[str, str], Stream | None] = get_stream,
 ) -> Opening:
     """Check ``user`` may read ``slug`` (:class:`Refused` if not) and say what
     they may do there; ``moderation``: the transport accepts moderation frames.
@@ -248,7 +258,7 @@ def open_stream(
     same ``welcome``. An HTTP reader has no ``scope``; its ``session`` names a
     guest as a socket's scope session does. Runs in a database thread.
     """
-    stream = readable_stream(kind, slug, user, scope)
+    stream = readable_stream(kind, slug, user, scope, find=find)
     policy = get_policy()
     return Opening(
         stream=stream,

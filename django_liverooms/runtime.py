@@ -11,6 +11,7 @@ registry per module:
 - ``presence``: the presence tracker (presence.tracker)
 - ``sessions``: the signed-in readers whose sessions are re-checked (sessions.watch_here)
 - ``writer``: the group-commit writer (writer.writer)
+- ``reads``: the batched history reads of connections opening (reads.history)
 
 Each module creates its part on first use; :func:`reset` forgets them all
 (with the process-wide rate-limit counters and in-memory presence store),
@@ -27,7 +28,16 @@ from typing import Any
 class Runtime:
     """One event loop's share of the app (see the module docstring)."""
 
-    __slots__ = ("hubs", "watches", "census", "presence", "sessions", "writer", "__weakref__")
+    __slots__ = (
+        "hubs",
+        "watches",
+        "census",
+        "presence",
+        "sessions",
+        "writer",
+        "reads",
+        "__weakref__",
+    )
 
     def __init__(self) -> None:
         self.hubs: dict[Any, Any] = {}
@@ -36,6 +46,7 @@ class Runtime:
         self.presence: Any = None
         self.sessions: Any = None
         self.writer: Any = None
+        self.reads: Any = None
 
 
 _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (

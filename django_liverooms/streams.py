@@ -356,20 +356,24 @@ class History:
         return protocol.history_text(self.items, self.complete)
 
 
-def _last_seq(stream: Stream) -> int:
+def current_seq(stream: Stream) -> int:
+    """The stream's latest seq, as committed."""
     model = type(stream)
     return model._base_manager.filter(pk=stream.pk).values_list("last_seq", flat=True).get()
 
 
-def read_history(stream: Stream, *, after: int | None, limit: int) -> History:
+def read_history(
+    stream: Stream, *, after: int | None, limit: int, last_seq: int | None = None
+) -> History:
     """Events for a joining reader: the latest ``limit``, or those after a seq.
 
-    The stream's seq is read first and bounds the events read, so that an
-    event committed meanwhile arrives live rather than twice. An ``after``
-    that cannot be continued without a gap gives the latest events with
-    ``gone`` set (see :class:`History`).
+    The stream's seq is read first (or given: read after the reader joined)
+    and bounds the events read, so that an event committed meanwhile arrives
+    live rather than twice. An ``after`` that cannot be continued without a
+    gap gives the latest events with ``gone`` set (see :class:`History`).
     """
-    last_seq = _last_seq(stream)
+    if last_seq is None:
+        last_seq = current_seq(stream)
     limit = max(limit, 0)
     events = stream.events.filter(seq__lte=last_seq)
     if after is not None:
@@ -409,7 +413,7 @@ def read_page(stream: Stream, *, after: int | None, before: int | None, limit: i
     further event exists in the direction of paging. After ``after`` is
     ``gone`` as in :func:`read_history` (no items are read then).
     """
-    last_seq = _last_seq(stream)
+    last_seq = current_seq(stream)
     events = stream.events.filter(seq__lte=last_seq)
     if before is not None:
         rows = list(
@@ -452,7 +456,7 @@ def prune_events(
         events = stream.events.using(using)
         cuts = []
         if keep_last is not None:
-            cuts.append(_last_seq(stream) - keep_last)
+            cuts.append(current_seq(stream) - keep_last)
         if older_than is not None:
             cuts.append(
                 events.filter(created__lt=older_than).aggregate(through=Max("seq"))["through"] or 0
