@@ -121,6 +121,9 @@ setup(
             "psycopg[binary]>=3.1",
             # The XSS test drives the system's Chromium (no browser download).
             "playwright>=1.40",
+            # tests/test_bench_smoke.py imports the benchmarks, which read
+            # process CPU with it.
+            "psutil>=5.9",
         ],
     },
     classifiers=[
