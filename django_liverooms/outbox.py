@@ -76,6 +76,22 @@ def abandon(suspended: Suspended | None) -> None:
         suspended[0].close()
 
 
+async def _within(awaitable: Awaitable[Any], timeout: float) -> bool:
+    """Await ``awaitable`` for at most ``timeout`` seconds: False if it had to
+    be cancelled. Not wait_for, which can swallow a cancel before Python 3.12."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        return False
+    task.result()  # the send's own error, if any
+    return True
+
+
 def _size(message: Message) -> int:
     return len(message.get("text") or message.get("bytes") or "")
 
@@ -131,16 +147,15 @@ class Outbox:
 
     async def _drain(self, suspended: Suspended) -> None:
         """Finish the write that had to wait, then the frames queued behind it."""
-        timeout = conf.SEND_TIMEOUT
         try:
-            await asyncio.wait_for(finish(suspended), timeout)
-            while self.waiting:
+            sent = await _within(finish(suspended), conf.SEND_TIMEOUT)
+            while sent and self.waiting:
                 message = self.waiting.popleft()
                 self.waiting_size -= _size(message)
-                await asyncio.wait_for(self.send(message), timeout)
-        except asyncio.TimeoutError:
-            self.writer = None  # this task is ending: too_slow must not cancel it
-            self.too_slow()
+                sent = await _within(self.send(message), conf.SEND_TIMEOUT)
+            if not sent:
+                self.writer = None  # this task is ending: too_slow must not cancel it
+                self.too_slow()
         except Exception as exc:
             self._gone(exc)
         finally:

@@ -95,11 +95,13 @@ class Watch:
 
     async def _sweep_loop(self) -> None:
         while self.readers:
+            # Not asyncio.timeout (Python 3.11+) nor wait_for (which can
+            # swallow a cancel before 3.12).
+            woken = asyncio.ensure_future(self.wake.wait())
             try:
-                async with asyncio.timeout(conf.SESSION_CHECK_INTERVAL or None):
-                    await self.wake.wait()
-            except TimeoutError:
-                pass
+                await asyncio.wait({woken}, timeout=conf.SESSION_CHECK_INTERVAL or None)
+            finally:
+                woken.cancel()
             self.wake.clear()
             if not conf.SESSION_CHECK_INTERVAL:
                 return

@@ -155,9 +155,13 @@ async def event_stream(
             yield chunk
         await reader.ready(through)
         while True:
+            # Not wait_for, which can swallow the response's cancel before 3.12.
+            arrived = asyncio.ensure_future(reader.arrived.wait())
             try:
-                await asyncio.wait_for(reader.arrived.wait(), conf.SSE_KEEPALIVE)
-            except asyncio.TimeoutError:
+                done, _ = await asyncio.wait({arrived}, timeout=conf.SSE_KEEPALIVE)
+            finally:
+                arrived.cancel()
+            if not done:
                 yield protocol.SSE_KEEPALIVE
                 continue
             out = []  # one write for a burst

@@ -126,10 +126,8 @@ def close_code(data):
 class Prober:
     """Posts in the probe room and times the way back of its own messages."""
 
-    def __init__(self, port):
-        self.socket = connect(
-            f"ws://127.0.0.1:{port}/ws/chat/probe/", origin=f"http://127.0.0.1:{port}", legacy=True
-        )
+    def __init__(self, socket):
+        self.socket = socket
         for _ in range(2):  # welcome, history
             self.socket.recv(timeout=10)
         self.latencies = []
@@ -161,8 +159,10 @@ def test_a_socket_that_never_reads_delays_nobody_else_and_is_closed(server):
         received = []
         reader = threading.Thread(target=lambda: received.extend(flooder), daemon=True)
         reader.start()  # the flooder reads its own messages back, as any good client
-        prober = Prober(port)
-        with prober.socket:
+        with connect(
+            f"ws://127.0.0.1:{port}/ws/chat/probe/", origin=f"http://127.0.0.1:{port}"
+        ) as probe_socket:
+            prober = Prober(probe_socket)
 
             def flood(run):
                 for i in range(FLOOD):
