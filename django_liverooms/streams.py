@@ -507,3 +507,46 @@ def latest_seqs(
             found += model._default_manager.order_by("-last_seq", "slug")[:limit]
     rows = [{"kind": s.kind, "slug": s.slug, "last_seq": s.last_seq} for s in found]
     return rows, found
+
+
+# Live blog pages (issue 14: server-rendered entries, structured data) ------------
+
+
+@dataclass(frozen=True)
+class ShownEntry:
+    entry: Any  # an Entry, live, with its author
+    seq: int  # the seq of its latest ``entry`` event (0: pruned)
+
+
+@dataclass(frozen=True)
+class LivePage:
+    """What a live blog page renders: the latest live entries, newest first.
+
+    ``last_seq`` was read before the entries, so a reader resuming after it
+    misses nothing: a change committed meanwhile arrives live (an entry the
+    page shows already replaces its article, by id)."""
+
+    last_seq: int
+    entries: list[ShownEntry]
+
+
+def live_entries(blog: LiveBlog, limit: int) -> LivePage:
+    """The latest ``limit`` live entries of ``blog`` (published, not removed),
+    in the order the widget shows them: by the seq of their publication."""
+    from django.db.models import OuterRef, Subquery
+
+    from .models import Entry
+
+    last_seq = _last_seq(blog)
+    published_seq = (
+        blog.events.filter(type="entry", object_id=OuterRef("pk"), seq__lte=last_seq)
+        .order_by("-seq")
+        .values("seq")[:1]
+    )
+    rows = (
+        Entry.objects.filter(blog=blog, status=Entry.STATUS.published)
+        .select_related("author")
+        .annotate(entry_seq=Subquery(published_seq))
+        .order_by(F("entry_seq").desc(nulls_last=True), "-published_at", "-pk")[: max(limit, 0)]
+    )
+    return LivePage(last_seq, [ShownEntry(entry, entry.entry_seq or 0) for entry in rows])

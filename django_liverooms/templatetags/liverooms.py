@@ -24,11 +24,14 @@ from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, json_script
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .. import protocol
+from .. import protocol, streams
 from ..conf import conf
+from ..models import display_name
 from ..policy import Refused, readable_stream
+from ..sanitizer import clean_html
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -140,16 +143,38 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
         "stream": _reverse("liverooms:stream", slug) if kind == "liveblog" else None,
         "strings": {key: str(value) for key, value in STRINGS.items()},
     }
-    return render_to_string(
-        template_name,
-        {
-            "stream": stream,
-            "widget_id": f"liverooms-{kind}-{slug}",
-            "config": json_script(config),
-            "max_length": conf.MAX_BODY_LENGTH,
-        },
-        request=request,
-    )
+    context_data = {
+        "stream": stream,
+        "widget_id": f"liverooms-{kind}-{slug}",
+        "max_length": conf.MAX_BODY_LENGTH,
+    }
+    if kind == "liveblog":
+        context_data.update(liveblog_context(stream))
+        config["after"] = context_data["after"]
+    context_data["config"] = json_script(config)
+    return render_to_string(template_name, context_data, request=request)
+
+
+def shown_entry(shown: streams.ShownEntry) -> dict[str, Any]:
+    """An entry as the templates render it; the body sanitised again with
+    today's ENTRY_ALLOWED_TAGS (it was when saved, maybe under other rules)."""
+    entry = shown.entry
+    return {
+        "id": entry.pk,
+        "seq": shown.seq,
+        "title": entry.title,
+        "body": mark_safe(clean_html(entry.body)),  # noqa: S308 - sanitised just now
+        "author": display_name(entry.author) if entry.author is not None else "",
+        "published": entry.published_at,
+        "published_iso": entry.published_at.isoformat(),  # as in its ``entry`` frame
+    }
+
+
+def liveblog_context(blog: Any) -> dict[str, Any]:
+    """The server-rendered part of a live blog: its latest entries and the seq
+    the widget resumes after (so that it shows each entry once)."""
+    page = streams.live_entries(blog, conf.HISTORY_LIMIT)
+    return {"entries": [shown_entry(shown) for shown in page.entries], "after": page.last_seq}
 
 
 class StreamNode(template.Node):

@@ -224,7 +224,19 @@ function mountLiveBlog(root, config) {
   const byId = new Map(); // entry id -> <article>
   let live = false; // the first history is shown; later entries are "new"
 
-  const blog = connect({url: config.websocket, historyUrl: config.history, streamUrl: config.stream});
+  // The entries the server rendered are taken over as they are: the
+  // connection resumes after the seq they were read at (config.after), and an
+  // entry arriving again (changed meanwhile) replaces its article by id.
+  for (const article of container.querySelectorAll(":scope > article[data-entry-id]")) {
+    byId.set(Number(article.dataset.entryId), article);
+  }
+
+  const blog = connect({
+    url: config.websocket,
+    historyUrl: config.history,
+    streamUrl: config.stream,
+    after: config.after || 0,
+  });
 
   function updateEmpty() {
     if (empty) empty.hidden = container.children.length > 0;
@@ -260,8 +272,14 @@ function mountLiveBlog(root, config) {
   blog.addEventListener("entry", ({detail: frame}) => {
     const old = byId.get(frame.id); // republished
     if (old) old.remove();
-    if (frame.redacted) return; // unpublished or deleted since (docs/protocol.md)
+    if (frame.redacted) {
+      // unpublished or deleted since (docs/protocol.md)
+      byId.delete(frame.id);
+      return updateEmpty();
+    }
     const article = el("article", "liverooms-entry");
+    article.id = "entry-" + frame.id;
+    article.dataset.entryId = frame.id;
     const meta = el("p", "liverooms-entry-meta");
     meta.append(timeEl(frame.published, "medium"));
     if (frame.author.name) meta.append(" · ", el("span", "liverooms-author", frame.author.name));

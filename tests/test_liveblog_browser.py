@@ -1,0 +1,110 @@
+"""The live blog's publishing features in headless Chromium (issue 14).
+
+The example project on daphne over Redis (entries saved by ``manage.py
+shell`` reach the server's readers): JavaScript disabled shows the entries;
+the server-rendered entries are taken over without duplicates or a reflow.
+Skips without Chromium, Playwright or Redis (fails in CI).
+"""
+
+import os
+import uuid
+
+import pytest
+
+from .conftest import REDIS_URL, missing_service, redis_available
+from .processes import ROOT, Site
+
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.browser]
+
+BLOG = ".liverooms-liveblog"
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    if not redis_available():
+        missing_service(f"Redis is not reachable at {REDIS_URL}")
+    site = Site(
+        DJANGO_SETTINGS_MODULE="tests.example_settings",
+        PYTHONPATH=f"{ROOT / 'example_project'}{os.pathsep}{ROOT}",
+        LIVEROOMS_EXAMPLE_DB=str(tmp_path_factory.mktemp("liveblog") / "example.sqlite3"),
+        REDIS_URL=REDIS_URL,
+        LIVEROOMS_TEST_LAYER_PREFIX=f"liveblog-{uuid.uuid4().hex[:8]}",
+    )
+    site.manage("migrate", "--verbosity=0")
+    site.shell(
+        "from django_liverooms.models import Entry, LiveBlog\n"
+        "blog = LiveBlog.objects.create(slug='match-day', title='Match day')\n"
+        "for title in ['Kick-off', 'Early chance', 'Yellow card']:\n"
+        "    Entry.objects.create(blog=blog, title=title, body='<p>Text of ' + title + '</p>',"
+        " status='published')\n"
+        "Entry.objects.create(blog=blog, title='Draft', body='<p>not yet</p>')\n"
+    )
+    try:
+        site.port = site.server(application="example.asgi:application")
+        yield site
+    finally:
+        site.stop()
+
+
+def url(example, path):
+    return f"http://127.0.0.1:{example.port}{path}"
+
+
+def publish(example, title, **fields):
+    extra = "".join(f", {name}={value!r}" for name, value in fields.items())
+    example.shell(
+        "from django_liverooms.models import Entry, LiveBlog\n"
+        "Entry.objects.create(blog=LiveBlog.objects.get(slug='match-day'),"
+        f" title={title!r}, body='<p>live</p>', status='published'{extra})\n"
+    )
+
+
+def titles(page):
+    return page.locator(f"{BLOG} .liverooms-entry-title").all_inner_texts()
+
+
+def wait_until_open(page):
+    page.wait_for_function("document.querySelector('.liverooms').dataset.state === 'open'")
+
+
+# Records every entry article taken out of the page, from before the widget runs.
+WATCH_REMOVALS = """
+window.__removed = [];
+new MutationObserver((records) => {
+  for (const record of records)
+    for (const node of record.removedNodes)
+      if (node.nodeType === 1 && node.matches('article')) window.__removed.push(node.id);
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+def test_without_javascript_the_entries_are_in_the_page(browser, example):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(url(example, "/liveblog/match-day/"))
+    assert titles(page) == ["Yellow card", "Early chance", "Kick-off"]
+    assert page.locator(f"{BLOG} .liverooms-entry-body").first.inner_text() == "Text of Yellow card"
+    assert not page.locator("[data-liverooms-empty]").is_visible()
+    assert "not yet" not in page.content()
+    context.close()
+
+
+def test_the_widget_takes_the_rendered_entries_over_without_duplicates(browser, example):
+    context = browser.new_context()
+    context.add_init_script(WATCH_REMOVALS)
+    page = context.new_page()
+    page.goto(url(example, "/liveblog/match-day/"))
+    wait_until_open(page)
+    shown = titles(page)
+    assert shown[:3] == ["Yellow card", "Early chance", "Kick-off"]
+    assert page.evaluate("window.__removed") == []  # no flash: the same nodes stay
+
+    publish(example, "Half-time")
+    page.wait_for_function(
+        "document.querySelector('.liverooms-entry-title').textContent === 'Half-time'"
+    )
+    assert titles(page) == ["Half-time", *shown]
+    ids = page.evaluate("[...document.querySelectorAll('.liverooms-entry')].map(a => a.id)")
+    assert len(ids) == len(set(ids))
+    assert page.evaluate("window.__removed") == []
+    context.close()
