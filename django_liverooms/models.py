@@ -176,7 +176,30 @@ class RoomMute(models.Model):
 class LiveBlog(Stream):
     kind = "liveblog"
 
+    # Where the coverage stands, shown in the widget and sent as a
+    # ``liveblog.status`` event when it changes (docs/liveblog.md).
+    STATUS = Choices(("upcoming", _("upcoming")), ("live", _("live")), ("ended", _("ended")))
+
     description = models.TextField(_("description"), blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=STATUS,
+        default=STATUS.live,
+        help_text=_("Upcoming, live or ended; readers see it change live."),
+    )
+    coverage_start = models.DateTimeField(
+        _("coverage start"),
+        null=True,
+        blank=True,
+        help_text=_("When the coverage starts; set when the blog goes live if empty."),
+    )
+    coverage_end = models.DateTimeField(
+        _("coverage end"),
+        null=True,
+        blank=True,
+        help_text=_("When the coverage ends (or is planned to); set when the blog ends if empty."),
+    )
 
     class Meta(Stream.Meta):
         verbose_name = _("live blog")

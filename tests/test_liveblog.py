@@ -134,3 +134,87 @@ def test_a_pruned_entry_event_still_renders_the_entry():
     streams.prune_events(blog, keep_last=1, older_than=None)
     html = render('{% liverooms_liveblog "match-day" %}')
     assert articles(html) == [(new.pk, entry_seq(new)), (old.pk, 0)]
+
+
+# -- structured data (schema.org LiveBlogPosting) --------------------------------
+
+
+def structured_data(html):
+    [raw] = re.findall(r'<script type="application/ld\+json"[^>]*>(.*?)</script>', html, re.S)
+    return json.loads(raw)
+
+
+@pytest.mark.django_db
+def test_the_widget_carries_live_blog_posting_structured_data():
+    from datetime import UTC, datetime
+
+    blog = make_blog()
+    blog.description = "All the action"
+    blog.coverage_start = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    blog.coverage_end = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+    blog.save()
+    author = make_user(first_name="Ada", last_name="Reporter")
+    first = publish_entry(blog, title="Kick-off", author=author)
+    second = publish_entry(blog, title="", body="<p>A long body &amp; more. " + "x" * 200 + "</p>")
+    Entry.objects.create(blog=blog, title="Draft", body="<p>draft</p>")
+    data = structured_data(render('{% liverooms_liveblog "match-day" %}'))
+    assert data["@context"] == "https://schema.org"
+    assert data["@type"] == "LiveBlogPosting"
+    assert data["headline"] == "Match day" and data["description"] == "All the action"
+    assert data["coverageStartTime"] == "2026-12-01T15:00:00+00:00"
+    assert data["coverageEndTime"] == "2026-12-01T17:00:00+00:00"
+    assert data["url"] == "http://testserver/"
+    updates = data["liveBlogUpdate"]
+    assert [u["@type"] for u in updates] == ["BlogPosting", "BlogPosting"]
+    for update in updates:  # what search engines require of each update
+        assert update["headline"] and update["datePublished"] and update["articleBody"]
+    assert updates[1]["headline"] == "Kick-off"
+    assert updates[1]["articleBody"] == "We are under way."  # text, not HTML
+    assert updates[1]["author"] == {"@type": "Person", "name": "Ada Reporter"}
+    assert updates[1]["datePublished"] == first.published_at.isoformat()
+    assert updates[1]["url"] == f"http://testserver/#entry-{first.pk}"
+    # No title: the start of the text, cut to 110 characters.
+    assert updates[0]["headline"].startswith("A long body & more. xxx")
+    assert len(updates[0]["headline"]) == 110 and updates[0]["headline"].endswith("…")
+    assert updates[0]["datePublished"] == second.published_at.isoformat()
+
+
+@pytest.mark.django_db
+def test_an_empty_blog_has_structured_data_without_updates():
+    blog = make_blog()
+    data = structured_data(render('{% liverooms_liveblog "match-day" %}'))
+    assert data["liveBlogUpdate"] == []
+    assert data["coverageStartTime"] == blog.created.isoformat()
+    assert "coverageEndTime" not in data
+
+
+@pytest.mark.django_db
+def test_no_entry_text_can_end_the_structured_data_script():
+    blog = make_blog()
+    hostile = '</script><script>alert(1)</script><!-- & "quoted"'
+    blog.title = hostile
+    blog.description = hostile
+    blog.save()
+    # Titles are plain text: anything goes in them; bodies are sanitised HTML
+    # whose text can still spell a closing tag with entities.
+    publish_entry(blog, title=hostile, body="<p>&lt;/script&gt;&lt;script&gt;alert(2)</p>")
+    html = render('{% liverooms_liveblog "match-day" %}')
+    [raw] = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    assert "<" not in raw and ">" not in raw  # so no </script> nor <!--
+    data = json.loads(raw)
+    assert data["description"] == hostile
+    assert data["liveBlogUpdate"][0]["headline"] == hostile
+    assert data["liveBlogUpdate"][0]["articleBody"] == "</script><script>alert(2)"
+    assert html.count("<script") == 2  # the config and the structured data, nothing else
+
+
+@pytest.mark.django_db
+def test_the_structured_data_carries_the_csp_nonce():
+    make_blog()
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    request.csp_nonce = "abc"
+    html = Template('{% load liverooms %}{% liverooms_liveblog "match-day" %}').render(
+        Context({"request": request})
+    )
+    assert '<script type="application/ld+json" nonce="abc">' in html

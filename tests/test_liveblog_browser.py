@@ -108,3 +108,17 @@ def test_the_widget_takes_the_rendered_entries_over_without_duplicates(browser, 
     assert len(ids) == len(set(ids))
     assert page.evaluate("window.__removed") == []
     context.close()
+
+
+def test_the_structured_data_parses_in_the_browser(browser, example):
+    page = browser.new_page()
+    page.goto(url(example, "/liveblog/match-day/"))
+    data = page.evaluate(
+        "JSON.parse(document.querySelector('script[type=\"application/ld+json\"]').textContent)"
+    )
+    assert data["@type"] == "LiveBlogPosting" and data["coverageStartTime"]
+    updates = data["liveBlogUpdate"]
+    assert [u["headline"] for u in updates][-3:] == ["Yellow card", "Early chance", "Kick-off"]
+    assert all(u["@type"] == "BlogPosting" and u["datePublished"] for u in updates)
+    assert updates[-1]["articleBody"] == "Text of Kick-off"
+    page.close()

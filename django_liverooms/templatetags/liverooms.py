@@ -27,7 +27,7 @@ from django.utils.html import format_html, json_script
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .. import protocol, streams
+from .. import protocol, streams, structured
 from ..conf import conf
 from ..models import display_name
 from ..policy import Refused, readable_stream
@@ -149,7 +149,7 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
         "max_length": conf.MAX_BODY_LENGTH,
     }
     if kind == "liveblog":
-        context_data.update(liveblog_context(stream))
+        context_data.update(liveblog_context(stream, request, _nonce(context)))
         config["after"] = context_data["after"]
     context_data["config"] = json_script(config)
     return render_to_string(template_name, context_data, request=request)
@@ -170,11 +170,18 @@ def shown_entry(shown: streams.ShownEntry) -> dict[str, Any]:
     }
 
 
-def liveblog_context(blog: Any) -> dict[str, Any]:
-    """The server-rendered part of a live blog: its latest entries and the seq
-    the widget resumes after (so that it shows each entry once)."""
+def liveblog_context(blog: Any, request: Any, nonce: str | None) -> dict[str, Any]:
+    """The server-rendered part of a live blog: its latest entries, the seq
+    the widget resumes after (so that it shows each entry once) and their
+    schema.org structured data."""
     page = streams.live_entries(blog, conf.HISTORY_LIMIT)
-    return {"entries": [shown_entry(shown) for shown in page.entries], "after": page.last_seq}
+    page_url = request.build_absolute_uri(request.path) if request is not None else None
+    data = structured.live_blog_posting(blog, [s.entry for s in page.entries], page_url)
+    return {
+        "entries": [shown_entry(shown) for shown in page.entries],
+        "after": page.last_seq,
+        "structured_data": structured.ld_json_script(data, nonce),
+    }
 
 
 class StreamNode(template.Node):
