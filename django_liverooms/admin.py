@@ -47,7 +47,12 @@ class RoomAdmin(StreamAdmin):
             streams.purge_room(room)
 
 
-admin.site.register(LiveBlog, StreamAdmin)
+@admin.register(LiveBlog)
+class LiveBlogAdmin(StreamAdmin):
+    # Saving a change of status or coverage times sends ``liveblog.status``.
+    list_display = ["title", "slug", "status", "coverage_start", "coverage_end", "last_seq"]
+    list_filter = ["status"]
+    fields = ["title", "slug", "description", "status", "coverage_start", "coverage_end"]
 
 
 @admin.register(RoomMute)

@@ -128,7 +128,7 @@ def _deleting_a_stream(origin: Any) -> bool:
 
 def connect_builtin_models() -> None:
     """Register the app's own models; called from AppConfig.ready()."""
-    from .models import Entry, Message
+    from .models import Entry, LiveBlog, Message
 
     register(
         Message,
@@ -141,4 +141,11 @@ def connect_builtin_models() -> None:
         stream="blog",
         frame_for_save=Entry.frame_for_save,
         frame_for_delete=Entry.frame_for_delete,
+    )
+    # A live blog's own changes (status, coverage times): events of itself.
+    register(
+        LiveBlog,
+        stream=lambda blog: blog,
+        frame_for_save=LiveBlog.frame_for_save,
+        redact_fields=None,
     )

@@ -201,10 +201,39 @@ class LiveBlog(Stream):
         help_text=_("When the coverage ends (or is planned to); set when the blog ends if empty."),
     )
 
+    tracker = FieldTracker(fields=["status", "coverage_start", "coverage_end"])
+
     class Meta(Stream.Meta):
         verbose_name = _("live blog")
         verbose_name_plural = _("live blogs")
         constraints = [_slug_constraint("liverooms_liveblog_slug_alphabet")]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Going live starts the coverage, ending ends it, unless set already.
+        if self.status != self.STATUS.upcoming and self.coverage_start is None:
+            self.coverage_start = timezone.now()
+        if self.status == self.STATUS.ended and self.coverage_end is None:
+            self.coverage_end = timezone.now()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "coverage_start", "coverage_end"}
+        # The row and its ``liveblog.status`` event (bridge.py) commit together.
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+
+    def status_frame(self) -> dict[str, Any]:
+        return protocol.liveblog_status(
+            status=self.status,
+            coverage_start=_iso(self.coverage_start) if self.coverage_start else None,
+            coverage_end=_iso(self.coverage_end) if self.coverage_end else None,
+        )
+
+    # The bridge's serialiser (see bridge.connect_builtin_models): a change of
+    # status or coverage times is an event of the blog itself.
+    def frame_for_save(self, created: bool) -> dict[str, Any] | None:
+        if created or not self.tracker.changed():
+            return None
+        return self.status_frame()
 
 
 class Event(models.Model):

@@ -408,6 +408,23 @@ def entry_deleted(*, id: int) -> dict[str, Any]:
     return {"type": "entry.deleted", "id": id}
 
 
+# Live blog publishing (issue 14; additions to v1, docs/protocol.md) -----------
+
+LIVEBLOG_STATUSES = ("upcoming", "live", "ended")
+
+
+def liveblog_status(
+    *, status: str, coverage_start: str | None, coverage_end: str | None
+) -> dict[str, Any]:
+    """A live blog's coverage is upcoming, live or ended (a stream event)."""
+    return {
+        "type": "liveblog.status",
+        "status": status,
+        "coverage_start": coverage_start,
+        "coverage_end": coverage_end,
+    }
+
+
 def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:
     """The frame with ``seq`` placed right after ``type``."""
     if not isinstance(frame.get("type"), str) or not frame["type"]:

@@ -10,7 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.template import Context, Template
 from django.test import RequestFactory, override_settings
 
-from django_liverooms.models import Entry, LiveBlogEvent
+from django_liverooms.models import Entry, LiveBlog, LiveBlogEvent
 
 from .factories import make_blog, make_user, publish_entry
 
@@ -181,11 +181,16 @@ def test_the_widget_carries_live_blog_posting_structured_data():
 
 @pytest.mark.django_db
 def test_an_empty_blog_has_structured_data_without_updates():
-    blog = make_blog()
+    blog = LiveBlog.objects.create(slug="match-day", title="Match day", status="upcoming")
     data = structured_data(render('{% liverooms_liveblog "match-day" %}'))
     assert data["liveBlogUpdate"] == []
+    # An upcoming blog without a coverage start: its creation.
     assert data["coverageStartTime"] == blog.created.isoformat()
     assert "coverageEndTime" not in data
+    blog.status = "live"
+    blog.save()
+    data = structured_data(render('{% liverooms_liveblog "match-day" %}'))
+    assert data["coverageStartTime"] == blog.coverage_start.isoformat() > blog.created.isoformat()
 
 
 @pytest.mark.django_db
@@ -218,3 +223,106 @@ def test_the_structured_data_carries_the_csp_nonce():
         Context({"request": request})
     )
     assert '<script type="application/ld+json" nonce="abc">' in html
+
+
+# -- live status ------------------------------------------------------------------
+
+
+def status_events(blog):
+    return [
+        json.loads(frame)
+        for frame in blog.events.filter(type="liveblog.status").values_list("frame", flat=True)
+    ]
+
+
+@pytest.mark.django_db
+def test_a_new_blog_is_live_from_its_creation_and_sends_nothing():
+    blog = make_blog()
+    assert blog.status == "live" and blog.coverage_start is not None
+    assert blog.coverage_end is None
+    assert status_events(blog) == []
+
+
+@pytest.mark.django_db
+def test_a_change_of_status_is_an_event_with_a_seq():
+    from django.test import Client
+
+    blog = LiveBlog.objects.create(slug="match-day", title="Match day", status="upcoming")
+    assert blog.coverage_start is None
+    publish_entry(blog)
+    blog.status = "live"
+    blog.save()
+    blog.refresh_from_db()
+    blog.title = "Renamed"  # not a coverage change: no event
+    blog.save()
+    blog.status = "ended"
+    blog.save()
+    blog.refresh_from_db()
+    events = status_events(blog)
+    assert [(e["seq"], e["status"]) for e in events] == [(2, "live"), (3, "ended")]
+    assert events[1] == {
+        "type": "liveblog.status",
+        "seq": 3,
+        "status": "ended",
+        "coverage_start": blog.coverage_start.isoformat(),
+        "coverage_end": blog.coverage_end.isoformat(),
+    }
+    assert blog.last_seq == 3
+    # Replayed over HTTP like any event.
+    page = Client().get("/live/liveblog/match-day/entries").json()
+    assert [item["type"] for item in page["items"]] == [
+        "entry",
+        "liveblog.status",
+        "liveblog.status",
+    ]
+
+
+@pytest.mark.django_db
+def test_the_widget_renders_the_status():
+    from datetime import UTC, datetime
+
+    blog = LiveBlog.objects.create(
+        slug="match-day",
+        title="Match day",
+        status="upcoming",
+        coverage_start=datetime(2026, 12, 24, 18, 0, tzinfo=UTC),
+    )
+    html = render('{% liverooms_liveblog "match-day" %}')
+    assert (
+        'data-coverage="upcoming">Upcoming · starts <time datetime="2026-12-24T18:00:00+00:00">'
+        in html
+    )
+    assert widget_config(html)["strings"]["status_ended"] == "Coverage ended"
+    blog.status = "ended"
+    blog.save()
+    assert 'data-coverage="ended">Coverage ended</p>' in render(
+        '{% liverooms_liveblog "match-day" %}'
+    )
+
+
+@pytest.mark.django_db
+def test_the_admin_changes_the_status():
+    from django.test import Client
+
+    admin = make_user("boss", is_staff=True, is_superuser=True)
+    blog = make_blog()
+    client = Client()
+    client.force_login(admin)
+    assert client.get("/admin/django_liverooms/liveblog/").status_code == 200
+    response = client.post(
+        f"/admin/django_liverooms/liveblog/{blog.pk}/change/",
+        {
+            "title": "Match day",
+            "slug": "match-day",
+            "description": "",
+            "status": "ended",
+            "coverage_start_0": "",
+            "coverage_start_1": "",
+            "coverage_end_0": "",
+            "coverage_end_1": "",
+        },
+    )
+    assert response.status_code == 302, response.content
+    blog.refresh_from_db()
+    assert blog.status == "ended" and blog.coverage_end is not None
+    assert [e["status"] for e in status_events(blog)] == ["ended"]

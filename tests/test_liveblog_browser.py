@@ -122,3 +122,27 @@ def test_the_structured_data_parses_in_the_browser(browser, example):
     assert all(u["@type"] == "BlogPosting" and u["datePublished"] for u in updates)
     assert updates[-1]["articleBody"] == "Text of Kick-off"
     page.close()
+
+
+def test_the_coverage_status_changes_live(browser, example):
+    page = browser.new_page()
+    page.goto(url(example, "/liveblog/match-day/"))
+    wait_until_open(page)
+    badge = page.locator("[data-liverooms-coverage]")
+    assert badge.inner_text() == "Live coverage"
+    example.shell(
+        "from django_liverooms.models import LiveBlog\n"
+        "blog = LiveBlog.objects.get(slug='match-day')\n"
+        "blog.status = 'ended'\n"
+        "blog.save()\n"
+    )
+    page.wait_for_function(
+        "document.querySelector('[data-liverooms-coverage]').dataset.coverage === 'ended'"
+    )
+    assert badge.inner_text() == "Coverage ended"
+    page.close()
+    # Set back for the other tests.
+    example.shell(
+        "from django_liverooms.models import LiveBlog\n"
+        "LiveBlog.objects.filter(slug='match-day').update(status='live', coverage_end=None)\n"
+    )

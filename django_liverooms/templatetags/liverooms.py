@@ -63,6 +63,11 @@ STRINGS = {
     "error_too_long": _("That message is too long."),
     "error_forbidden": _("You may not do that here."),
     "error_bad_frame": _("That message was refused: {detail}"),
+    # Live blog coverage (issue 14).
+    "status_upcoming": _("Upcoming"),
+    "status_live": _("Live coverage"),
+    "status_ended": _("Coverage ended"),
+    "starts": _("starts"),
 }
 
 KINDS = {
@@ -180,6 +185,7 @@ def liveblog_context(blog: Any, request: Any, nonce: str | None) -> dict[str, An
     return {
         "entries": [shown_entry(shown) for shown in page.entries],
         "after": page.last_seq,
+        "status_text": STRINGS.get(f"status_{blog.status}", blog.status),
         "structured_data": structured.ld_json_script(data, nonce),
     }
 

@@ -51,6 +51,15 @@ export interface EntryFrame {
 export interface EntryEdited { type: "entry.edited"; seq: number; id: number; title: string; body: string; edited: string }
 export interface EntryDeleted { type: "entry.deleted"; seq: number; id: number }
 
+/** Addition (issue 14): a live blog's coverage changed; a stream event. */
+export interface LiveBlogStatus {
+  type: "liveblog.status";
+  seq: number;
+  status: "upcoming" | "live" | "ended";
+  coverage_start: string | null;
+  coverage_end: string | null;
+}
+
 export interface Presence { type: "presence"; count: number; users: User[] }
 export interface Typing { type: "typing"; user: User }
 export interface ErrorFrame { type: "error"; code: string; detail: string; client_id: string | null }
@@ -112,6 +121,7 @@ export interface ConnectionEventMap {
   entry: CustomEvent<EntryFrame>;
   "entry.edited": CustomEvent<EntryEdited>;
   "entry.deleted": CustomEvent<EntryDeleted>;
+  "liveblog.status": CustomEvent<LiveBlogStatus>;
   presence: CustomEvent<Presence>;
   typing: CustomEvent<Typing>;
   error: CustomEvent<ErrorFrame>;

@@ -303,6 +303,15 @@ function mountLiveBlog(root, config) {
     byId.delete(frame.id);
     updateEmpty();
   });
+  blog.addEventListener("liveblog.status", ({detail: frame}) => {
+    const node = part(root, "coverage");
+    if (!node) return;
+    node.dataset.coverage = frame.status;
+    node.replaceChildren(strings["status_" + frame.status] || frame.status);
+    if (frame.status === "upcoming" && frame.coverage_start) {
+      node.append(" · " + strings.starts + " ", timeEl(frame.coverage_start, "medium"));
+    }
+  });
   blog.addEventListener("presence", ({detail: frame}) => {
     const node = part(root, "readers");
     if (node) node.textContent = format(strings.readers, {count: frame.count});

@@ -1,0 +1,47 @@
+"""Issue 14's live blog events over WebSocket and Server-Sent Events, in process."""
+
+import pytest
+from channels.db import database_sync_to_async
+
+from .factories import make_blog, publish_entry
+from .test_consumers import client
+from .test_sse import open_stream
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def blog():
+    return make_blog()
+
+
+def change(obj, **fields):
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.save()
+
+
+achange = database_sync_to_async(change)
+
+
+async def test_a_status_change_reaches_websocket_readers_and_replays(blog):
+    reader = client("/ws/liveblog/match-day/")
+    await reader.open()
+    await achange(blog, status="ended")
+    frame = await reader.receive_frame()
+    assert (frame["type"], frame["seq"], frame["status"]) == ("liveblog.status", 1, "ended")
+    assert frame["coverage_end"] is not None and frame["coverage_start"] is not None
+    await reader.disconnect()
+    _, history = await client("/ws/liveblog/match-day/").open()
+    assert history["items"] == [frame]
+
+
+async def test_a_status_change_reaches_sse_readers(blog):
+    await database_sync_to_async(publish_entry)(blog)
+    sse = await open_stream()
+    await sse.event()  # welcome
+    assert (await sse.event())[1]["type"] == "entry"
+    await achange(blog, status="upcoming")
+    seq, frame = await sse.event()
+    assert (seq, frame["type"], frame["status"]) == (2, "liveblog.status", "upcoming")
+    await sse.close()
