@@ -435,8 +435,16 @@ class Entry(StreamItem, StatusModel):
     title = models.CharField(_("title"), max_length=200, blank=True)
     body = models.TextField(_("body"), help_text=_("HTML; sanitised when saved."))
     published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
+    pinned = models.BooleanField(
+        _("pinned"), default=False, help_text=_("Pinned entries are shown first.")
+    )
+    key = models.BooleanField(
+        _("key entry"),
+        default=False,
+        help_text=_("Key entries are listed in the live blog's summary."),
+    )
 
-    tracker = FieldTracker(fields=["status", "is_removed", "title", "body"])
+    tracker = FieldTracker(fields=["status", "is_removed", "title", "body", "pinned", "key"])
 
     class Meta(StreamItem.Meta):
         verbose_name = _("entry")
@@ -452,7 +460,35 @@ class Entry(StreamItem, StatusModel):
             self.published_at = timezone.now()
         if kwargs.get("update_fields") is not None:
             kwargs["update_fields"] = {*kwargs["update_fields"], "body", "published_at", "modified"}
-        super().save(*args, **kwargs)
+        # A live entry pinned, unpinned, marked key or not: ``entry.marked``,
+        # after any ``entry.edited`` of the same save (the bridge sends one
+        # frame per save). Publishing carries the marks in the ``entry`` frame.
+        was_live = self._was_live()
+        marked = not self._state.adding and (
+            self.tracker.has_changed("pinned") or self.tracker.has_changed("key")
+        )
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+            if marked and was_live and self.is_live:
+                from .streams import record_event
+
+                frame = protocol.entry_marked(id=self.pk, pinned=self.pinned, key=self.key)
+                record_event(self.blog, frame, object_id=self.pk)
+
+    def pin(self, pinned: bool = True) -> None:
+        """Pin the entry (shown first); ``pin(False)`` unpins it. Live readers
+        get ``entry.marked``."""
+        self.pinned = pinned
+        self.save(update_fields=["pinned"])
+
+    def unpin(self) -> None:
+        self.pin(False)
+
+    def mark_key(self, key: bool = True) -> None:
+        """Mark the entry a key entry (listed in the summary), or not."""
+        self.key = key
+        self.save(update_fields=["key"])
 
     @property
     def is_live(self) -> bool:
@@ -475,6 +511,8 @@ class Entry(StreamItem, StatusModel):
                 body=self.body,
                 author=_author(self.author),
                 published=_iso(self.published_at),
+                pinned=self.pinned,
+                key=self.key,
             )
         if was_live and not self.is_live:
             return protocol.entry_deleted(id=self.pk)

@@ -388,8 +388,10 @@ def entry(
     body: str,
     author: dict[str, Any],
     published: str,
+    pinned: bool = False,
+    key: bool = False,
 ) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "entry",
         "id": id,
         "slug": slug,
@@ -398,6 +400,12 @@ def entry(
         "author": author,
         "published": published,
     }
+    # Additions (issue 14), present only when true: v1 frames stay as they were.
+    if pinned:
+        frame["pinned"] = True
+    if key:
+        frame["key"] = True
+    return frame
 
 
 def entry_edited(*, id: int, title: str, body: str, edited: str) -> dict[str, Any]:
@@ -423,6 +431,11 @@ def liveblog_status(
         "coverage_start": coverage_start,
         "coverage_end": coverage_end,
     }
+
+
+def entry_marked(*, id: int, pinned: bool, key: bool) -> dict[str, Any]:
+    """A live entry was pinned or unpinned, marked a key entry or not."""
+    return {"type": "entry.marked", "id": id, "pinned": pinned, "key": key}
 
 
 def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:

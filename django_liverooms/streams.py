@@ -520,7 +520,8 @@ class ShownEntry:
 
 @dataclass(frozen=True)
 class LivePage:
-    """What a live blog page renders: the latest live entries, newest first.
+    """What a live blog page renders: its pinned entries, then the latest
+    live entries, each newest first; and its key entries (the summary).
 
     ``last_seq`` was read before the entries, so a reader resuming after it
     misses nothing: a change committed meanwhile arrives live (an entry the
@@ -528,25 +529,39 @@ class LivePage:
 
     last_seq: int
     entries: list[ShownEntry]
+    key_entries: list[ShownEntry]
 
 
-def live_entries(blog: LiveBlog, limit: int) -> LivePage:
-    """The latest ``limit`` live entries of ``blog`` (published, not removed),
-    in the order the widget shows them: by the seq of their publication."""
+def _live_rows(blog: LiveBlog, last_seq: int) -> Any:
     from django.db.models import OuterRef, Subquery
 
     from .models import Entry
 
-    last_seq = _last_seq(blog)
     published_seq = (
         blog.events.filter(type="entry", object_id=OuterRef("pk"), seq__lte=last_seq)
         .order_by("-seq")
         .values("seq")[:1]
     )
-    rows = (
+    return (
         Entry.objects.filter(blog=blog, status=Entry.STATUS.published)
         .select_related("author")
         .annotate(entry_seq=Subquery(published_seq))
-        .order_by(F("entry_seq").desc(nulls_last=True), "-published_at", "-pk")[: max(limit, 0)]
+        .order_by(F("entry_seq").desc(nulls_last=True), "-published_at", "-pk")
     )
-    return LivePage(last_seq, [ShownEntry(entry, entry.entry_seq or 0) for entry in rows])
+
+
+def _shown(rows: Any) -> list[ShownEntry]:
+    return [ShownEntry(entry, entry.entry_seq or 0) for entry in rows]
+
+
+def live_entries(blog: LiveBlog, limit: int) -> LivePage:
+    """``blog``'s live entries (published, not removed) as the widget shows
+    them: up to ``limit`` pinned ones, then the latest ``limit`` others, each
+    by the seq of their publication; and up to ``limit`` key entries."""
+    limit = max(limit, 0)
+    last_seq = _last_seq(blog)
+    rows = _live_rows(blog, last_seq)
+    pinned = _shown(rows.filter(pinned=True)[:limit])
+    others = _shown(rows.filter(pinned=False)[:limit])
+    keys = _shown(rows.filter(key=True)[:limit])
+    return LivePage(last_seq, pinned + others, keys)

@@ -326,3 +326,132 @@ def test_the_admin_changes_the_status():
     blog.refresh_from_db()
     assert blog.status == "ended" and blog.coverage_end is not None
     assert [e["status"] for e in status_events(blog)] == ["ended"]
+
+
+# -- pinned and key entries -------------------------------------------------------
+
+
+def frames(blog, *types):
+    rows = blog.events.order_by("seq").values_list("frame", flat=True)
+    found = [json.loads(frame) for frame in rows]
+    return [f for f in found if not types or f["type"] in types]
+
+
+@pytest.mark.django_db
+def test_pinning_a_live_entry_is_an_event():
+    blog = make_blog()
+    entry = publish_entry(blog)
+    entry.pin()
+    entry.unpin()
+    entry.mark_key()
+    assert frames(blog, "entry.marked") == [
+        {"type": "entry.marked", "seq": 2, "id": entry.pk, "pinned": True, "key": False},
+        {"type": "entry.marked", "seq": 3, "id": entry.pk, "pinned": False, "key": False},
+        {"type": "entry.marked", "seq": 4, "id": entry.pk, "pinned": False, "key": True},
+    ]
+    entry.refresh_from_db()
+    assert entry.key and not entry.pinned
+
+
+@pytest.mark.django_db
+def test_a_draft_carries_its_marks_into_its_entry_frame():
+    blog = make_blog()
+    draft = Entry.objects.create(blog=blog, title="T", body="<p>b</p>")
+    draft.pin()
+    draft.mark_key()
+    assert frames(blog) == []  # not live: nothing to tell
+    draft.status = Entry.STATUS.published
+    draft.save()
+    [entry] = frames(blog)
+    assert entry["type"] == "entry" and entry["pinned"] is True and entry["key"] is True
+    # An unmarked entry's frame is the v1 frame, unchanged.
+    plain = publish_entry(blog)
+    assert "pinned" not in frames(blog)[-1] and "key" not in frames(blog)[-1]
+    assert frames(blog)[-1]["id"] == plain.pk
+
+
+@pytest.mark.django_db
+def test_an_edit_and_a_pin_in_one_save_are_two_events_in_order():
+    blog = make_blog()
+    entry = publish_entry(blog)
+    entry.body = "<p>new</p>"
+    entry.pinned = True
+    entry.save()
+    assert [f["type"] for f in frames(blog)] == ["entry", "entry.edited", "entry.marked"]
+
+
+@pytest.mark.django_db
+def test_the_marks_of_a_deleted_entry_are_redacted_with_it():
+    blog = make_blog()
+    entry = publish_entry(blog)
+    entry.pin()
+    entry.delete()
+    marked = frames(blog, "entry.marked")[0]
+    assert marked["redacted"] is True
+
+
+@pytest.mark.django_db
+@override_settings(LIVEROOMS={"HISTORY_LIMIT": 2})
+def test_pinned_entries_are_rendered_first_even_when_old():
+    blog = make_blog()
+    old = publish_entry(blog, title="Old")
+    publish_entry(blog, title="Middle")
+    newer = publish_entry(blog, title="Newer")
+    newest = publish_entry(blog, title="Newest")
+    old.pin()
+    html = render('{% liverooms_liveblog "match-day" %}')
+    assert [entry_id for entry_id, _ in articles(html)] == [old.pk, newest.pk, newer.pk]
+    assert f'data-seq="{entry_seq(old)}" data-pinned>' in html
+    assert '<span class="liverooms-pin-label">Pinned</span>' in html
+    assert html.count('<span class="liverooms-pin-label" hidden>') == 2
+
+
+@pytest.mark.django_db
+def test_key_entries_are_listed_as_a_summary():
+    blog = make_blog()
+    html = render('{% liverooms_liveblog "match-day" %}')
+    assert (
+        "data-liverooms-summary" in html
+        and 'aria-labelledby="liverooms-liveblog-match-day-keys" hidden' in html
+    )
+    goal = publish_entry(blog, title="Goal!")
+    untitled = publish_entry(blog, title="", body="<p>Red card &amp; penalty</p>")
+    publish_entry(blog, title="Not key")
+    goal.mark_key()
+    untitled.mark_key()
+    html = render('{% liverooms_liveblog "match-day" %}')
+    [summary] = re.findall(r"<ol data-liverooms-keys>(.*?)</ol>", html, re.S)
+    assert re.findall(r'<a href="#entry-(\d+)">(.*?)</a>', summary) == [
+        (str(untitled.pk), "Red card &amp; penalty"),
+        (str(goal.pk), "Goal!"),
+    ]
+    assert 'aria-labelledby="liverooms-liveblog-match-day-keys">' in html  # not hidden
+
+
+@pytest.mark.django_db
+def test_the_admin_pins_and_marks_key_entries():
+    from django.test import Client
+
+    admin = make_user("boss", is_staff=True, is_superuser=True)
+    blog = make_blog()
+    entries = [publish_entry(blog, title=f"E{i}") for i in range(2)]
+    client = Client()
+    client.force_login(admin)
+    selected = [e.pk for e in entries]
+    for action in ("pin", "mark_key", "unpin", "unmark_key"):
+        response = client.post(
+            "/admin/django_liverooms/entry/", {"action": action, "_selected_action": selected}
+        )
+        assert response.status_code == 302
+    sent = frames(blog, "entry.marked")
+    assert [(f["type"], f["pinned"], f["key"]) for f in sent] == [
+        ("entry.marked", True, False),
+        ("entry.marked", True, False),
+        ("entry.marked", True, True),
+        ("entry.marked", True, True),
+        ("entry.marked", False, True),
+        ("entry.marked", False, True),
+        ("entry.marked", False, False),
+        ("entry.marked", False, False),
+    ]
+    assert client.get("/admin/django_liverooms/entry/?pinned__exact=1").status_code == 200

@@ -146,3 +146,40 @@ def test_the_coverage_status_changes_live(browser, example):
         "from django_liverooms.models import LiveBlog\n"
         "LiveBlog.objects.filter(slug='match-day').update(status='live', coverage_end=None)\n"
     )
+
+
+def entry_call(example, title, call):
+    example.shell(
+        f"from django_liverooms.models import Entry\nEntry.objects.get(title={title!r}).{call}\n"
+    )
+
+
+def test_pinning_moves_an_entry_to_the_top_live(browser, example):
+    page = browser.new_page()
+    page.goto(url(example, "/liveblog/match-day/"))
+    wait_until_open(page)
+    shown = titles(page)
+    assert shown[0] != "Kick-off" and page.locator("[data-liverooms-summary]").is_hidden()
+
+    entry_call(example, "Kick-off", "pin()")
+    page.wait_for_function(
+        "document.querySelector('.liverooms-entry-title').textContent === 'Kick-off'"
+    )
+    assert titles(page) == ["Kick-off", *[t for t in shown if t != "Kick-off"]]
+    assert page.locator(".liverooms-entry").first.locator(".liverooms-pin-label").is_visible()
+
+    entry_call(example, "Early chance", "mark_key()")
+    page.wait_for_selector("[data-liverooms-keys] li")
+    assert page.locator("[data-liverooms-keys] a").all_inner_texts() == ["Early chance"]
+    assert page.locator("[data-liverooms-summary]").is_visible()
+
+    # A reload renders the same order on the server.
+    page.reload()
+    assert titles(page)[0] == "Kick-off"
+    assert page.locator("[data-liverooms-keys] a").all_inner_texts() == ["Early chance"]
+    entry_call(example, "Kick-off", "unpin()")
+    page.wait_for_function(
+        "document.querySelector('.liverooms-entry-title').textContent !== 'Kick-off'"
+    )
+    assert titles(page) == shown
+    page.close()

@@ -45,3 +45,13 @@ async def test_a_status_change_reaches_sse_readers(blog):
     seq, frame = await sse.event()
     assert (seq, frame["type"], frame["status"]) == (2, "liveblog.status", "upcoming")
     await sse.close()
+
+
+async def test_a_pin_reaches_websocket_readers(blog):
+    entry = await database_sync_to_async(publish_entry)(blog)
+    reader = client("/ws/liveblog/match-day/")
+    await reader.open()
+    await database_sync_to_async(entry.pin)()
+    frame = await reader.receive_frame()
+    assert frame == {"type": "entry.marked", "seq": 2, "id": entry.pk, "pinned": True, "key": False}
+    await reader.disconnect()

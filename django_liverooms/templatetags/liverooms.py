@@ -68,6 +68,8 @@ STRINGS = {
     "status_live": _("Live coverage"),
     "status_ended": _("Coverage ended"),
     "starts": _("starts"),
+    "pinned": _("Pinned"),
+    "key": _("Key entry"),
 }
 
 KINDS = {
@@ -170,6 +172,9 @@ def shown_entry(shown: streams.ShownEntry) -> dict[str, Any]:
         "title": entry.title,
         "body": mark_safe(clean_html(entry.body)),  # noqa: S308 - sanitised just now
         "author": display_name(entry.author) if entry.author is not None else "",
+        "pinned": entry.pinned,
+        "key": entry.key,
+        "headline": structured.headline(entry.title, structured.plain_text(entry.body)),
         "published": entry.published_at,
         "published_iso": entry.published_at.isoformat(),  # as in its ``entry`` frame
     }
@@ -184,6 +189,7 @@ def liveblog_context(blog: Any, request: Any, nonce: str | None) -> dict[str, An
     data = structured.live_blog_posting(blog, [s.entry for s in page.entries], page_url)
     return {
         "entries": [shown_entry(shown) for shown in page.entries],
+        "key_entries": [shown_entry(shown) for shown in page.key_entries],
         "after": page.last_seq,
         "status_text": STRINGS.get(f"status_{blog.status}", blog.status),
         "structured_data": structured.ld_json_script(data, nonce),

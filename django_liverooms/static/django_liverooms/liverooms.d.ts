@@ -47,6 +47,9 @@ export interface EntryFrame {
   redacted?: true;
   /** Stored frames only: edited since; title and body are the current text. */
   edited?: string;
+  /** Addition (issue 14), present only when true: pinned (shown first), a key entry. */
+  pinned?: true;
+  key?: true;
 }
 export interface EntryEdited { type: "entry.edited"; seq: number; id: number; title: string; body: string; edited: string }
 export interface EntryDeleted { type: "entry.deleted"; seq: number; id: number }
@@ -59,6 +62,9 @@ export interface LiveBlogStatus {
   coverage_start: string | null;
   coverage_end: string | null;
 }
+
+/** Addition (issue 14): a live entry was pinned or unpinned, marked key or not. */
+export interface EntryMarked { type: "entry.marked"; seq: number; id: number; pinned: boolean; key: boolean; redacted?: true }
 
 export interface Presence { type: "presence"; count: number; users: User[] }
 export interface Typing { type: "typing"; user: User }
@@ -122,6 +128,7 @@ export interface ConnectionEventMap {
   "entry.edited": CustomEvent<EntryEdited>;
   "entry.deleted": CustomEvent<EntryDeleted>;
   "liveblog.status": CustomEvent<LiveBlogStatus>;
+  "entry.marked": CustomEvent<EntryMarked>;
   presence: CustomEvent<Presence>;
   typing: CustomEvent<Typing>;
   error: CustomEvent<ErrorFrame>;

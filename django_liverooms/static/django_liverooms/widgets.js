@@ -217,10 +217,40 @@ function mountChat(root, config) {
   return room;
 }
 
+// Entries of a live blog, pinned ones first, each group newest first (by seq).
+function comesBefore(article, other) {
+  const pinned = article.hasAttribute("data-pinned");
+  const otherPinned = other.hasAttribute("data-pinned");
+  if (pinned !== otherPinned) return pinned;
+  return Number(other.dataset.seq) < Number(article.dataset.seq);
+}
+
+function placeIn(container, node, before) {
+  for (const other of container.children) {
+    if (other !== node && before(node, other)) return container.insertBefore(node, other);
+  }
+  if (node.parentNode !== container || node !== container.lastElementChild) container.append(node);
+}
+
+// The text of sanitised entry HTML, parsed inertly (a <template> runs nothing).
+function textOf(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  return template.content.textContent.replace(/\s+/g, " ").trim();
+}
+
+// As structured.headline(): the title, else the start of the text.
+function headline(title, body) {
+  const line = title.trim() || textOf(body);
+  return line.length <= 110 ? line : line.slice(0, 109).trimEnd() + "\u2026";
+}
+
 function mountLiveBlog(root, config) {
   const {strings} = config;
   const container = part(root, "entries");
   const empty = part(root, "empty");
+  const summary = part(root, "summary");
+  const keys = part(root, "keys");
   const byId = new Map(); // entry id -> <article>
   let live = false; // the first history is shown; later entries are "new"
 
@@ -242,14 +272,10 @@ function mountLiveBlog(root, config) {
     if (empty) empty.hidden = container.children.length > 0;
   }
 
-  // Newest first, by seq.
   function insert(article, seq) {
     article.dataset.seq = seq;
     if (live) article.classList.add("liverooms-new");
-    for (const other of container.children) {
-      if (Number(other.dataset.seq) < seq) return container.insertBefore(article, other);
-    }
-    container.append(article);
+    placeIn(container, article, comesBefore);
   }
 
   function fill(article, frame) {
@@ -260,6 +286,50 @@ function mountLiveBlog(root, config) {
     article.querySelector(".liverooms-entry-body").innerHTML = frame.body;
   }
 
+  // The key entries' summary: a link to each, newest first.
+  function updateSummary(id, article) {
+    if (!keys) return;
+    let item = keys.querySelector(`:scope > li[data-entry-id="${id}"]`);
+    if (!article || !article.hasAttribute("data-key")) {
+      if (item) item.remove();
+    } else {
+      if (!item) {
+        item = el("li");
+        item.dataset.entryId = id;
+        const link = el("a");
+        link.href = "#entry-" + id;
+        item.append(link);
+      }
+      item.dataset.seq = article.dataset.seq;
+      const title = article.querySelector(".liverooms-entry-title").textContent;
+      const body = article.querySelector(".liverooms-entry-body").innerHTML;
+      item.firstChild.textContent = headline(title, body);
+      placeIn(keys, item, (a, b) => Number(b.dataset.seq) < Number(a.dataset.seq));
+    }
+    if (summary) summary.hidden = keys.children.length === 0;
+  }
+
+  // Pinned and key marks: attributes, the labels shown, the place in the list.
+  function mark(article, pinned, key) {
+    article.toggleAttribute("data-pinned", Boolean(pinned));
+    article.toggleAttribute("data-key", Boolean(key));
+    article.querySelector(".liverooms-pin-label").hidden = !pinned;
+    article.querySelector(".liverooms-key-label").hidden = !key;
+  }
+
+  function entryArticle(frame) {
+    const article = el("article", "liverooms-entry");
+    article.id = "entry-" + frame.id;
+    article.dataset.entryId = frame.id;
+    const marks = el("p", "liverooms-entry-marks");
+    marks.append(el("span", "liverooms-pin-label", strings.pinned), " ", el("span", "liverooms-key-label", strings.key));
+    const meta = el("p", "liverooms-entry-meta");
+    meta.append(timeEl(frame.published, "medium"));
+    if (frame.author.name) meta.append(" · ", el("span", "liverooms-author", frame.author.name));
+    article.append(marks, el("h3", "liverooms-entry-title"), meta, el("div", "liverooms-entry-body"));
+    return article;
+  }
+
   blog.addEventListener("status", (event) => {
     showStatus(root, strings, event.detail);
     if (event.detail.state === "open") live = true;
@@ -267,6 +337,8 @@ function mountLiveBlog(root, config) {
   blog.addEventListener("reset", () => {
     container.replaceChildren();
     byId.clear();
+    if (keys) keys.replaceChildren();
+    if (summary) summary.hidden = true;
     live = false;
   });
   blog.addEventListener("entry", ({detail: frame}) => {
@@ -275,18 +347,15 @@ function mountLiveBlog(root, config) {
     if (frame.redacted) {
       // unpublished or deleted since (docs/protocol.md)
       byId.delete(frame.id);
+      updateSummary(frame.id, null);
       return updateEmpty();
     }
-    const article = el("article", "liverooms-entry");
-    article.id = "entry-" + frame.id;
-    article.dataset.entryId = frame.id;
-    const meta = el("p", "liverooms-entry-meta");
-    meta.append(timeEl(frame.published, "medium"));
-    if (frame.author.name) meta.append(" · ", el("span", "liverooms-author", frame.author.name));
-    article.append(el("h3", "liverooms-entry-title"), meta, el("div", "liverooms-entry-body"));
+    const article = entryArticle(frame);
     fill(article, frame);
+    mark(article, frame.pinned, frame.key);
     byId.set(frame.id, article);
     insert(article, frame.seq);
+    updateSummary(frame.id, article);
     updateEmpty();
   });
   blog.addEventListener("entry.edited", ({detail: frame}) => {
@@ -296,11 +365,20 @@ function mountLiveBlog(root, config) {
     let mark = article.querySelector(".liverooms-edited");
     if (!mark) article.querySelector(".liverooms-entry-meta").append((mark = el("span", "liverooms-edited")));
     mark.textContent = " · " + strings.edited;
+    updateSummary(frame.id, article);
+  });
+  blog.addEventListener("entry.marked", ({detail: frame}) => {
+    const article = byId.get(frame.id);
+    if (!article || frame.redacted) return;
+    mark(article, frame.pinned, frame.key);
+    placeIn(container, article, comesBefore);
+    updateSummary(frame.id, article);
   });
   blog.addEventListener("entry.deleted", ({detail: frame}) => {
     const article = byId.get(frame.id);
     if (article) article.remove();
     byId.delete(frame.id);
+    updateSummary(frame.id, null);
     updateEmpty();
   });
   blog.addEventListener("liveblog.status", ({detail: frame}) => {
