@@ -95,7 +95,16 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "blog", "status", "pinned", "key", "published_at", "is_removed"]
+    list_display = [
+        "__str__",
+        "blog",
+        "status",
+        "publish_at",
+        "pinned",
+        "key",
+        "published_at",
+        "is_removed",
+    ]
     list_filter = ["blog", "status", "pinned", "key", "is_removed"]
     search_fields = ["title", "body"]
     raw_id_fields = ["author"]
@@ -105,6 +114,7 @@ class EntryAdmin(admin.ModelAdmin):
         "title",
         "body",
         "status",
+        "publish_at",
         "pinned",
         "key",
         "author",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, router, transaction
 from django.utils import timezone
@@ -425,9 +426,15 @@ class Message(StreamItem):
 
 
 class Entry(StreamItem, StatusModel):
-    """A live blog entry. Only published, not removed entries are live."""
+    """A live blog entry. Only published, not removed entries are live.
 
-    STATUS = Choices(("draft", _("draft")), ("published", _("published")))
+    A *scheduled* entry goes live at ``publish_at``, when
+    ``manage.py liverooms_publish_due`` (cron, or ``--every``) publishes it:
+    its ``entry`` event is sent then, never before."""
+
+    STATUS = Choices(
+        ("draft", _("draft")), ("scheduled", _("scheduled")), ("published", _("published"))
+    )
 
     blog = models.ForeignKey(
         LiveBlog, on_delete=models.CASCADE, related_name="entries", verbose_name=_("live blog")
@@ -435,6 +442,16 @@ class Entry(StreamItem, StatusModel):
     title = models.CharField(_("title"), max_length=200, blank=True)
     body = models.TextField(_("body"), help_text=_("HTML; sanitised when saved."))
     published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
+    publish_at = models.DateTimeField(
+        _("publish at"),
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_(
+            "Publish at this time: the entry is scheduled until then. Saving it as "
+            "published with a time ahead schedules it."
+        ),
+    )
     pinned = models.BooleanField(
         _("pinned"), default=False, help_text=_("Pinned entries are shown first.")
     )
@@ -454,8 +471,28 @@ class Entry(StreamItem, StatusModel):
     def __str__(self) -> str:
         return self.title or self.body[:50]
 
+    def clean(self) -> None:
+        super().clean()
+        if self.status == self.STATUS.scheduled and self.publish_at is None:
+            raise ValidationError(
+                {"publish_at": _("A scheduled entry needs the time to publish it at.")}
+            )
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.body = clean_html(self.body)
+        # Published ahead of its time: scheduled until publish_at. Not once
+        # live, and not from scheduled (publishing a scheduled entry, as
+        # liverooms_publish_due and an editor's "publish now" do).
+        if (
+            self.status == self.STATUS.published
+            and self.publish_at is not None
+            and self.publish_at > timezone.now()
+            and not self._was_live()
+            and (self._state.adding or self.tracker.previous("status") != self.STATUS.scheduled)
+        ):
+            self.status = self.STATUS.scheduled
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "status"}
         if self.is_live and self.published_at is None:
             self.published_at = timezone.now()
         if kwargs.get("update_fields") is not None:

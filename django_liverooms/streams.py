@@ -565,3 +565,42 @@ def live_entries(blog: LiveBlog, limit: int) -> LivePage:
     others = _shown(rows.filter(pinned=False)[:limit])
     keys = _shown(rows.filter(key=True)[:limit])
     return LivePage(last_seq, pinned + others, keys)
+
+
+def due_entries(now: Any = None) -> list[int]:
+    """The pks of scheduled entries whose ``publish_at`` has come, oldest first."""
+    from .models import Entry
+
+    now = now or timezone.now()
+    rows = Entry.objects.filter(status=Entry.STATUS.scheduled, publish_at__lte=now)
+    return list(rows.order_by("publish_at", "pk").values_list("pk", flat=True))
+
+
+def publish_due(now: Any = None) -> list[Any]:
+    """Publish every scheduled entry that is due; returns the entries published.
+
+    One transaction per entry, its row locked (and skipped if another runner
+    holds it), so overlapping runs (cron, ``--every``) publish each entry
+    once. The save is the bridge's usual path: the ``entry`` event is
+    recorded and broadcast now, at publication, never before.
+    """
+    from .models import Entry
+
+    now = now or timezone.now()
+    published = []
+    using = router.db_for_write(Entry)
+    for pk in due_entries(now):
+        with transaction.atomic(using=using):
+            entry = (
+                Entry.objects.using(using)
+                .select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=pk, status=Entry.STATUS.scheduled, publish_at__lte=now)
+                .select_related("blog")
+                .first()
+            )
+            if entry is None:
+                continue  # published, changed or locked by another runner meanwhile
+            entry.status = Entry.STATUS.published
+            entry.save(using=using)
+            published.append(entry)
+    return published

@@ -455,3 +455,119 @@ def test_the_admin_pins_and_marks_key_entries():
         ("entry.marked", False, False),
     ]
     assert client.get("/admin/django_liverooms/entry/?pinned__exact=1").status_code == 200
+
+
+# -- scheduled publishing ---------------------------------------------------------
+
+
+def later(**delta):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() + timedelta(**delta)
+
+
+@pytest.mark.django_db
+def test_an_entry_published_ahead_of_its_time_is_scheduled_and_not_live():
+    blog = make_blog()
+    entry = publish_entry(blog, title="Scheduled", publish_at=later(hours=1))
+    assert entry.status == Entry.STATUS.scheduled and not entry.is_live
+    assert entry.published_at is None
+    assert frames(blog) == []
+    html = render('{% liverooms_liveblog "match-day" %}')
+    assert "Scheduled" not in html and articles(html) == []
+    from django_liverooms import streams
+
+    assert streams.publish_due() == []  # not due yet
+
+
+@pytest.mark.django_db
+def test_a_due_entry_is_published_with_its_event_then():
+    from django_liverooms import streams
+
+    blog = make_blog()
+    entry = publish_entry(blog, title="Scheduled", publish_at=later(hours=1))
+    other = publish_entry(blog, title="Now")
+    Entry.objects.filter(pk=entry.pk).update(publish_at=later(seconds=-1))  # time passes
+    [published] = streams.publish_due()
+    assert published.pk == entry.pk
+    entry.refresh_from_db()
+    assert entry.status == Entry.STATUS.published and entry.published_at > other.published_at
+    assert [(f["type"], f["id"]) for f in frames(blog)] == [
+        ("entry", other.pk),
+        ("entry", entry.pk),
+    ]
+    assert streams.publish_due() == []  # once
+    html = render('{% liverooms_liveblog "match-day" %}')
+    assert [entry_id for entry_id, _ in articles(html)] == [entry.pk, other.pk]
+
+
+@pytest.mark.django_db
+def test_a_scheduled_entry_needs_a_time():
+    from django.core.exceptions import ValidationError
+
+    blog = make_blog()
+    entry = Entry(blog=blog, title="T", body="<p>b</p>", status=Entry.STATUS.scheduled)
+    with pytest.raises(ValidationError) as error:
+        entry.full_clean()
+    assert "publish_at" in error.value.message_dict
+
+
+@pytest.mark.django_db
+def test_publishing_a_scheduled_entry_by_hand_publishes_it_now():
+    blog = make_blog()
+    entry = publish_entry(blog, publish_at=later(hours=1))
+    entry.status = Entry.STATUS.published
+    entry.save()
+    assert entry.is_live and [f["type"] for f in frames(blog)] == ["entry"]
+
+
+@pytest.mark.django_db
+def test_the_publish_due_command():
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    blog = make_blog()
+    entry = publish_entry(blog, publish_at=later(hours=1))
+    out = StringIO()
+    call_command("liverooms_publish_due", stdout=out)
+    assert out.getvalue() == ""
+    Entry.objects.filter(pk=entry.pk).update(publish_at=later(seconds=-1))
+    call_command("liverooms_publish_due", "--dry-run", stdout=out)
+    assert f"1 entries due: {entry.pk}" in out.getvalue()
+    assert frames(blog) == []
+    call_command("liverooms_publish_due", stdout=out)
+    assert f"Published entry {entry.pk} in match-day." in out.getvalue()
+    assert [f["type"] for f in frames(blog)] == ["entry"]
+    with pytest.raises(CommandError, match="--every"):
+        call_command("liverooms_publish_due", "--every", "0")
+
+
+@pytest.mark.django_db
+def test_the_admin_schedules_an_entry():
+    from django.test import Client
+
+    admin = make_user("boss", is_staff=True, is_superuser=True)
+    blog = make_blog()
+    client = Client()
+    client.force_login(admin)
+    when = later(hours=2)
+    form = {
+        "blog": blog.pk,
+        "title": "Later",
+        "body": "<p>b</p>",
+        "status": "published",
+        "publish_at_0": when.strftime("%Y-%m-%d"),
+        "publish_at_1": when.strftime("%H:%M:%S"),
+    }
+    response = client.post("/admin/django_liverooms/entry/add/", form)
+    assert response.status_code == 302, response.content
+    assert Entry.objects.get().status == Entry.STATUS.scheduled
+    response = client.post(
+        "/admin/django_liverooms/entry/add/",
+        {**form, "status": "scheduled", "publish_at_0": "", "publish_at_1": ""},
+    )
+    assert response.status_code == 200
+    assert "A scheduled entry needs the time to publish it at." in response.content.decode()

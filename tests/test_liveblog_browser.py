@@ -183,3 +183,32 @@ def test_pinning_moves_an_entry_to_the_top_live(browser, example):
     )
     assert titles(page) == shown
     page.close()
+
+
+def test_a_scheduled_entry_appears_at_its_time(browser, example):
+    import time
+
+    page = browser.new_page()
+    page.goto(url(example, "/liveblog/match-day/"))
+    wait_until_open(page)
+    shown = titles(page)
+    due = float(
+        example.shell(
+            "from datetime import timedelta\n"
+            "from django.utils import timezone\n"
+            "from django_liverooms.models import Entry, LiveBlog\n"
+            "when = timezone.now() + timedelta(seconds=3)\n"
+            "Entry.objects.create(blog=LiveBlog.objects.get(slug='match-day'), title='Scheduled',"
+            " body='<p>on time</p>', status='published', publish_at=when)\n"
+            "print(when.timestamp())\n"
+        )
+    )
+    assert example.manage("liverooms_publish_due").stdout == ""  # not due yet
+    assert "Scheduled" not in page.content()
+    time.sleep(max(0, due - time.time()) + 0.1)
+    assert "Published entry" in example.manage("liverooms_publish_due").stdout
+    page.wait_for_function(
+        "[...document.querySelectorAll('.liverooms-entry-title')].some(h => h.textContent === 'Scheduled')"
+    )
+    assert titles(page) == ["Scheduled", *shown]
+    page.close()

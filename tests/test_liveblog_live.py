@@ -55,3 +55,26 @@ async def test_a_pin_reaches_websocket_readers(blog):
     frame = await reader.receive_frame()
     assert frame == {"type": "entry.marked", "seq": 2, "id": entry.pk, "pinned": True, "key": False}
     await reader.disconnect()
+
+
+async def test_a_scheduled_entry_reaches_readers_when_published_not_before(blog):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from django_liverooms import streams
+    from django_liverooms.models import Entry
+
+    reader = client("/ws/liveblog/match-day/")
+    await reader.open()
+    entry = await database_sync_to_async(publish_entry)(
+        blog, publish_at=timezone.now() + timedelta(hours=1)
+    )
+    assert await reader.receive_nothing(timeout=0.2)
+    await database_sync_to_async(Entry.objects.filter(pk=entry.pk).update)(
+        publish_at=timezone.now()
+    )
+    await database_sync_to_async(streams.publish_due)()
+    frame = await reader.receive_frame()
+    assert (frame["type"], frame["seq"], frame["id"]) == ("entry", 1, entry.pk)
+    await reader.disconnect()
