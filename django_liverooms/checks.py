@@ -701,3 +701,26 @@ def check_sessions_and_caps(**kwargs: Any) -> list[Any]:
             )
         )
     return errors
+
+
+@register(Tags.compatibility)
+def check_liveblog_publishing(**kwargs: Any) -> list[Any]:
+    """Issue 14's settings (docs/liveblog.md): ``liverooms.E140``-``E159``."""
+    errors: list[Any] = []
+    page_url = conf.LIVEBLOG_PAGE_URL
+    if page_url is not None:
+        try:
+            ok = isinstance(page_url, str) and "{slug}" in page_url
+            ok = ok and bool(page_url.format(slug="s"))
+        except (KeyError, IndexError, ValueError):
+            ok = False
+        if not ok:
+            errors.append(
+                Error(
+                    f"LIVEROOMS['LIVEBLOG_PAGE_URL'] is {page_url!r}.",
+                    hint='Give a path or URL with "{slug}" and no other braces, '
+                    'e.g. "/liveblog/{slug}/", or None (the default).',
+                    id="liverooms.E140",
+                )
+            )
+    return errors

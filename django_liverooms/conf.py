@@ -114,6 +114,10 @@ DEFAULTS: dict[str, Any] = {
     # Where asgi.py mounts websocket_include(), for the template tags' widgets:
     # a path ("/ws/") on this site, or a ws:// or wss:// URL of another host.
     "WEBSOCKET_PREFIX": "/ws/",
+    # Issue 14 (live blog publishing; docs/liveblog.md).
+    # Where a live blog is shown, for links in its feed: a path or URL with
+    # "{slug}" ("/liveblog/{slug}/"). None: the feed links to itself.
+    "LIVEBLOG_PAGE_URL": None,
 }
 
 

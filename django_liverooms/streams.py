@@ -604,3 +604,13 @@ def publish_due(now: Any = None) -> list[Any]:
             entry.save(using=using)
             published.append(entry)
     return published
+
+
+def feed_entries(blog: LiveBlog, limit: int) -> list[Any]:
+    """The latest ``limit`` live entries of ``blog`` by publication time, newest
+    first (a feed is chronological: pinned entries are not put first)."""
+    from .models import Entry
+
+    rows = Entry.objects.filter(blog=blog, status=Entry.STATUS.published)
+    rows = rows.select_related("author", "blog").order_by("-published_at", "-pk")
+    return list(rows[: max(limit, 0)])

@@ -571,3 +571,99 @@ def test_the_admin_schedules_an_entry():
     )
     assert response.status_code == 200
     assert "A scheduled entry needs the time to publish it at." in response.content.decode()
+
+
+# -- feeds ------------------------------------------------------------------------
+
+
+def feed_items(response):
+    from xml.etree import ElementTree
+
+    root = ElementTree.fromstring(response.content)
+    return root, root.findall("./channel/item")
+
+
+@pytest.mark.django_db
+def test_the_rss_feed_lists_the_published_entries_newest_first():
+    from django.test import Client
+
+    blog = make_blog()
+    blog.description = "All the action"
+    blog.save()
+    author = make_user(first_name="Ada", last_name="Reporter")
+    first = publish_entry(blog, title="Kick-off", author=author)
+    second = publish_entry(blog, title="", body="<p>Goal &amp; celebration</p>")
+    second.pin()  # a feed is chronological anyway
+    first.pin()
+    Entry.objects.create(blog=blog, title="Draft", body="<p>secret</p>")
+    publish_entry(blog, title="Later", publish_at=later(hours=1))
+    removed = publish_entry(blog, title="Removed", body="<p>gone</p>")
+    removed.delete()
+    response = Client().get("/live/liveblog/match-day/feed/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/rss+xml")
+    root, items = feed_items(response)
+    assert root.find("./channel/title").text == "Match day"
+    assert root.find("./channel/description").text == "All the action"
+    assert [i.find("title").text for i in items] == ["Goal & celebration", "Kick-off"]
+    assert items[1].find("description").text == "<p>We are under way.</p>"
+    assert (
+        items[1].find("link").text
+        == f"http://testserver/live/liveblog/match-day/feed/#entry-{first.pk}"
+    )
+    assert "Ada Reporter" in response.content.decode()
+    for secret in ("secret", "Later", "Removed", "gone"):
+        assert secret not in response.content.decode()
+
+
+@pytest.mark.django_db
+@override_settings(LIVEROOMS={"LIVEBLOG_PAGE_URL": "/liveblog/{slug}/"})
+def test_the_atom_feed_links_to_the_page():
+    from xml.etree import ElementTree
+
+    from django.test import Client
+
+    blog = make_blog()
+    entry = publish_entry(blog)
+    response = Client().get("/live/liveblog/match-day/feed/atom/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/atom+xml")
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    root = ElementTree.fromstring(response.content)
+    [item] = root.findall("a:entry", ns)
+    assert item.find("a:title", ns).text == "Kick-off"
+    assert (
+        item.find("a:link", ns).get("href")
+        == f"http://testserver/liveblog/match-day/#entry-{entry.pk}"
+    )
+    assert item.find("a:published", ns) is not None
+
+
+@pytest.mark.django_db
+def test_the_feed_follows_the_read_policy():
+    from django.test import Client
+
+    make_blog()
+    assert Client().get("/live/liveblog/nowhere/feed/").status_code == 404
+    assert Client().get("/live/liveblog/Bad%20Slug/feed/").status_code == 404
+    assert Client().post("/live/liveblog/match-day/feed/").status_code == 405
+    with override_settings(LIVEROOMS={"POLICY": "tests.policies.NobodyPolicy"}):
+        response = Client().get("/live/liveblog/match-day/feed/")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("value", ["/liveblog/", "/x/{slug}/{other}/", 5, "/{slug}/{"])
+def test_a_bad_page_url_setting_is_reported(value):
+    from django_liverooms import checks
+
+    with override_settings(LIVEROOMS={"LIVEBLOG_PAGE_URL": value}):
+        [error] = checks.check_liveblog_publishing()
+    assert error.id == "liverooms.E140" and error.hint
+
+
+@pytest.mark.parametrize("value", [None, "/liveblog/{slug}/", "https://example.com/live/{slug}"])
+def test_good_page_url_settings_pass(value):
+    from django_liverooms import checks
+
+    with override_settings(LIVEROOMS={"LIVEBLOG_PAGE_URL": value}):
+        assert checks.check_liveblog_publishing() == []
