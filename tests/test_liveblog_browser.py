@@ -212,3 +212,39 @@ def test_a_scheduled_entry_appears_at_its_time(browser, example):
     )
     assert titles(page) == ["Scheduled", *shown]
     page.close()
+
+
+def test_new_entries_banner_and_title_count_while_scrolled_away(browser, example):
+    page = browser.new_page(viewport={"width": 800, "height": 300})
+    page.goto(url(example, "/liveblog/match-day/"))
+    wait_until_open(page)
+    title = page.title()
+    banner = page.locator("[data-liverooms-banner]")
+    # At the top, a new entry is simply shown.
+    publish(example, "Seen at the top")
+    page.wait_for_function(
+        "document.querySelector('.liverooms-entry-title').textContent === 'Seen at the top'"
+    )
+    assert banner.is_hidden() and page.title() == title
+
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_function(
+        "document.querySelector('[data-liverooms-entries]').getBoundingClientRect().top < 0"
+    )
+    publish(example, "Missed one")
+    page.wait_for_function("!document.querySelector('[data-liverooms-banner]').hidden")
+    assert banner.inner_text() == "1 new entry" and page.title() == f"(1) {title}"
+    publish(example, "Missed two")
+    page.wait_for_function("document.title.startsWith('(2) ')")
+    assert banner.inner_text() == "2 new entries"
+    assert banner.is_visible()  # sticky: in view while scrolled down
+
+    banner.click()
+    page.wait_for_function("document.querySelector('[data-liverooms-banner]').hidden")
+    assert page.title() == title
+    top = page.evaluate(
+        "document.querySelector('[data-liverooms-entries]').getBoundingClientRect().top"
+    )
+    assert top >= 0
+    assert titles(page)[:2] == ["Missed two", "Missed one"]
+    page.close()

@@ -70,6 +70,8 @@ STRINGS = {
     "starts": _("starts"),
     "pinned": _("Pinned"),
     "key": _("Key entry"),
+    "new_entry": _("1 new entry"),
+    "new_entries": _("{count} new entries"),
 }
 
 KINDS = {

@@ -251,8 +251,11 @@ function mountLiveBlog(root, config) {
   const empty = part(root, "empty");
   const summary = part(root, "summary");
   const keys = part(root, "keys");
+  const banner = part(root, "banner");
   const byId = new Map(); // entry id -> <article>
   let live = false; // the first history is shown; later entries are "new"
+  let unread = 0; // entries that arrived while the reader was away from the top
+  let pageTitle = null; // document.title before the unread count went in
 
   // The entries the server rendered are taken over as they are: the
   // connection resumes after the seq they were read at (config.after), and an
@@ -330,6 +333,47 @@ function mountLiveBlog(root, config) {
     return article;
   }
 
+  // "N new entries": counted while the top of the entries is out of view
+  // (or the page is hidden), shown in a banner and the page title.
+  function awayFromTop() {
+    return document.visibilityState === "hidden" || container.getBoundingClientRect().top < 0;
+  }
+
+  function showUnread() {
+    if (unread > 0) {
+      if (pageTitle === null) pageTitle = document.title;
+      document.title = `(${unread}) ${pageTitle}`;
+    } else if (pageTitle !== null) {
+      document.title = pageTitle;
+      pageTitle = null;
+    }
+    if (!banner) return;
+    banner.hidden = unread === 0;
+    banner.textContent = unread === 1 ? strings.new_entry : format(strings.new_entries, {count: unread});
+  }
+
+  function arrived() {
+    if (!live || !awayFromTop()) return;
+    unread += 1;
+    showUnread();
+  }
+
+  function caughtUp() {
+    if (unread === 0 || awayFromTop()) return;
+    unread = 0;
+    showUnread();
+  }
+
+  if (banner) {
+    banner.addEventListener("click", () => {
+      unread = 0;
+      showUnread();
+      root.scrollIntoView({block: "start"}); // the widget's top: its header, then the newest entry
+    });
+  }
+  window.addEventListener("scroll", caughtUp, {passive: true});
+  document.addEventListener("visibilitychange", caughtUp);
+
   blog.addEventListener("status", (event) => {
     showStatus(root, strings, event.detail);
     if (event.detail.state === "open") live = true;
@@ -357,6 +401,7 @@ function mountLiveBlog(root, config) {
     insert(article, frame.seq);
     updateSummary(frame.id, article);
     updateEmpty();
+    if (!old) arrived();
   });
   blog.addEventListener("entry.edited", ({detail: frame}) => {
     const article = byId.get(frame.id);
