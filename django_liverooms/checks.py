@@ -723,4 +723,44 @@ def check_liveblog_publishing(**kwargs: Any) -> list[Any]:
                     id="liverooms.E140",
                 )
             )
+    return errors + _reaction_errors()
+
+
+def _reaction_errors() -> list[Any]:
+    from .protocol import EMOJI_MAX_LENGTH
+
+    errors: list[Any] = []
+    emojis = conf.REACTIONS
+    if emojis is not None and (
+        isinstance(emojis, str)
+        or not isinstance(emojis, (list, tuple))
+        or not all(isinstance(e, str) and 0 < len(e) <= EMOJI_MAX_LENGTH for e in emojis)
+    ):
+        errors.append(
+            Error(
+                f"LIVEROOMS['REACTIONS'] is {emojis!r}.",
+                hint=f"Give a list of emoji (strings of 1 to {EMOJI_MAX_LENGTH} characters), "
+                "or [] to turn reactions off.",
+                id="liverooms.E141",
+            )
+        )
+    try:
+        Rate.parse(conf.REACTION_RATE)
+    except ValueError as exc:
+        errors.append(
+            Error(
+                f"LIVEROOMS['REACTION_RATE'] is not a rate: {exc}.",
+                hint="Give (count, seconds), e.g. (5, 10), or None for no limit.",
+                id="liverooms.E142",
+            )
+        )
+    interval = conf.REACTION_INTERVAL
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        errors.append(
+            Error(
+                f"LIVEROOMS['REACTION_INTERVAL'] is {interval!r}.",
+                hint="Give a positive number of seconds (default 1.0).",
+                id="liverooms.E143",
+            )
+        )
     return errors

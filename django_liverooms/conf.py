@@ -118,6 +118,13 @@ DEFAULTS: dict[str, Any] = {
     # Where a live blog is shown, for links in its feed: a path or URL with
     # "{slug}" ("/liveblog/{slug}/"). None: the feed links to itself.
     "LIVEBLOG_PAGE_URL": None,
+    # Reader reactions (reactions.py): the emoji readers may send; empty turns
+    # reactions off. Each connection's reactions as a rate (count, seconds),
+    # the excess dropped; None: no limit. Seconds between a stream's
+    # ``reactions`` frames from one process (reactions are summed meanwhile).
+    "REACTIONS": ["👍", "❤️", "😂", "😮", "😢", "👏"],
+    "REACTION_RATE": (5, 10),
+    "REACTION_INTERVAL": 1.0,
 }
 
 

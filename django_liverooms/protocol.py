@@ -120,13 +120,22 @@ class Unmute:
     user_id: int
 
 
-Command = SendMessage | Typing | Ping | EditMessage | DeleteMessage | Mute | Unmute
+@dataclass(frozen=True)
+class React:
+    """A reader's reaction to a live blog (``entry`` None) or one of its entries."""
+
+    emoji: str
+    entry: int | None
+
+
+Command = SendMessage | Typing | Ping | EditMessage | DeleteMessage | Mute | Unmute | React
 # Commands that write, and so count against the send rate.
 WRITES = (SendMessage, EditMessage, DeleteMessage, Mute, Unmute)
 
 MODERATION_COMMANDS = frozenset({"message.edit", "message.delete", "mute", "unmute"})
 CHAT_COMMANDS = frozenset({"message", "typing", "ping"}) | MODERATION_COMMANDS
-LIVEBLOG_COMMANDS = frozenset({"ping"})
+LIVEBLOG_COMMANDS = frozenset({"ping", "reaction"})
+EMOJI_MAX_LENGTH = 16  # characters of one allowed reaction (a flag or a ZWJ sequence fits)
 
 
 @dataclass(frozen=True, slots=True)  # one per connection
@@ -297,7 +306,21 @@ def parse(
         return Typing()
     if kind in MODERATION_COMMANDS:
         return _moderation(kind, frame, limits)
+    if kind == "reaction":
+        return _reaction(frame)
     return Ping()
+
+
+def _reaction(frame: dict[str, Any]) -> React:
+    emoji = frame.get("emoji")
+    if not isinstance(emoji, str) or not 0 < len(emoji) <= EMOJI_MAX_LENGTH:
+        raise ProtocolError(
+            BAD_FRAME, f"emoji must be a string of 1 to {EMOJI_MAX_LENGTH} characters."
+        )
+    entry = frame.get("entry")
+    if entry is not None:
+        entry = _positive_id(frame, "entry")
+    return React(emoji=emoji, entry=entry)
 
 
 # Outbound -----------------------------------------------------------------
@@ -436,6 +459,11 @@ def liveblog_status(
 def entry_marked(*, id: int, pinned: bool, key: bool) -> dict[str, Any]:
     """A live entry was pinned or unpinned, marked a key entry or not."""
     return {"type": "entry.marked", "id": id, "pinned": pinned, "key": key}
+
+
+def reactions(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reactions received since the last such frame (not a stream event: no seq)."""
+    return {"type": "reactions", "counts": counts}
 
 
 def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:

@@ -667,3 +667,59 @@ def test_good_page_url_settings_pass(value):
 
     with override_settings(LIVEROOMS={"LIVEBLOG_PAGE_URL": value}):
         assert checks.check_liveblog_publishing() == []
+
+
+# -- reactions: settings and the widget's config -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "error_id"),
+    [
+        ({"REACTIONS": "👍"}, "liverooms.E141"),
+        ({"REACTIONS": ["👍", ""]}, "liverooms.E141"),
+        ({"REACTIONS": ["x" * 17]}, "liverooms.E141"),
+        ({"REACTION_RATE": (0, 10)}, "liverooms.E142"),
+        ({"REACTION_INTERVAL": 0}, "liverooms.E143"),
+        ({"REACTION_INTERVAL": "1"}, "liverooms.E143"),
+    ],
+)
+def test_bad_reaction_settings_are_reported(settings, error_id):
+    from django_liverooms import checks
+
+    with override_settings(LIVEROOMS=settings):
+        [error] = checks.check_liveblog_publishing()
+    assert error.id == error_id and error.hint
+
+
+def test_the_default_reaction_settings_pass():
+    from django_liverooms import checks
+
+    assert checks.check_liveblog_publishing() == []
+    with override_settings(LIVEROOMS={"REACTIONS": [], "REACTION_RATE": None}):
+        assert checks.check_liveblog_publishing() == []
+
+
+@pytest.mark.django_db
+def test_the_widget_is_given_the_allowed_reactions():
+    make_blog()
+    config = widget_config(render('{% liverooms_liveblog "match-day" %}'))
+    assert config["reactions"] == ["👍", "❤️", "😂", "😮", "😢", "👏"]
+    assert config["strings"]["react"] == "React with {emoji}"
+    with override_settings(LIVEROOMS={"REACTIONS": []}):
+        assert widget_config(render('{% liverooms_liveblog "match-day" %}'))["reactions"] == []
+
+
+def test_reaction_frames_parse():
+    from django_liverooms import protocol
+
+    command = protocol.parse(
+        '{"type": "reaction", "emoji": "👍", "entry": 3}', accepts=protocol.LIVEBLOG_COMMANDS
+    )
+    assert command == protocol.React(emoji="👍", entry=3)
+    command = protocol.parse(
+        '{"type": "reaction", "emoji": "👍"}', accepts=protocol.LIVEBLOG_COMMANDS
+    )
+    assert command == protocol.React(emoji="👍", entry=None)
+    with pytest.raises(protocol.ProtocolError) as refused:
+        protocol.parse('{"type": "reaction", "emoji": "👍"}')  # chat
+    assert refused.value.code == "unknown_type"

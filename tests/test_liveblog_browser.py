@@ -248,3 +248,25 @@ def test_new_entries_banner_and_title_count_while_scrolled_away(browser, example
     assert top >= 0
     assert titles(page)[:2] == ["Missed two", "Missed one"]
     page.close()
+
+
+def test_a_reaction_is_counted_for_every_reader(browser, example):
+    reader, other = browser.new_page(), browser.new_page()
+    for page in (reader, other):
+        page.goto(url(example, "/liveblog/match-day/"))
+        wait_until_open(page)
+    button = ".liverooms-entry:first-of-type .liverooms-reaction[data-emoji='👍']"
+    reader.click(button)
+    reader.click(button)
+    for page in (reader, other):
+        page.wait_for_function(
+            "s => document.querySelector(s + ' .liverooms-reaction-count').textContent === '2'",
+            arg=button,
+        )
+    # The blog's own row, in the header area.
+    other.click(".liverooms-liveblog > .liverooms-reactions .liverooms-reaction[data-emoji='❤️']")
+    reader.wait_for_function(
+        "document.querySelector(\".liverooms-liveblog > .liverooms-reactions [data-emoji='❤️'] .liverooms-reaction-count\").textContent === '1'"
+    )
+    reader.close()
+    other.close()

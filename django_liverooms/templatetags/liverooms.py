@@ -27,7 +27,7 @@ from django.utils.html import format_html, json_script
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .. import protocol, streams, structured
+from .. import protocol, reactions, streams, structured
 from ..conf import conf
 from ..models import display_name
 from ..policy import Refused, readable_stream
@@ -72,6 +72,7 @@ STRINGS = {
     "key": _("Key entry"),
     "new_entry": _("1 new entry"),
     "new_entries": _("{count} new entries"),
+    "react": _("React with {emoji}"),
 }
 
 KINDS = {
@@ -160,6 +161,7 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
     if kind == "liveblog":
         context_data.update(liveblog_context(stream, request, _nonce(context)))
         config["after"] = context_data["after"]
+        config["reactions"] = reactions.allowed()
     context_data["config"] = json_script(config)
     return render_to_string(template_name, context_data, request=request)
 

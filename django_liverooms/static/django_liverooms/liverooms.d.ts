@@ -66,6 +66,9 @@ export interface LiveBlogStatus {
 /** Addition (issue 14): a live entry was pinned or unpinned, marked key or not. */
 export interface EntryMarked { type: "entry.marked"; seq: number; id: number; pinned: boolean; key: boolean; redacted?: true }
 
+/** Addition (issue 14): reader reactions summed since the last such frame (no seq). */
+export interface Reactions { type: "reactions"; counts: Array<{ entry: number | null; emoji: string; count: number }> }
+
 export interface Presence { type: "presence"; count: number; users: User[] }
 export interface Typing { type: "typing"; user: User }
 export interface ErrorFrame { type: "error"; code: string; detail: string; client_id: string | null }
@@ -129,6 +132,7 @@ export interface ConnectionEventMap {
   "entry.deleted": CustomEvent<EntryDeleted>;
   "liveblog.status": CustomEvent<LiveBlogStatus>;
   "entry.marked": CustomEvent<EntryMarked>;
+  reactions: CustomEvent<Reactions>;
   presence: CustomEvent<Presence>;
   typing: CustomEvent<Typing>;
   error: CustomEvent<ErrorFrame>;

@@ -333,6 +333,47 @@ function mountLiveBlog(root, config) {
     return article;
   }
 
+  // Reactions: a row of the allowed emoji for the blog and for each entry.
+  // Counts are what the server sums up and sends (every reader's, ours too).
+  const emojis = config.reactions || [];
+  const blogReactions = part(root, "reactions");
+
+  function reactionRow(entryId) {
+    const row = el("div", "liverooms-reactions");
+    for (const emoji of emojis) {
+      const button = el("button", "liverooms-reaction");
+      button.type = "button";
+      button.dataset.emoji = emoji;
+      button.setAttribute("aria-label", format(strings.react, {emoji}));
+      button.append(emoji, el("span", "liverooms-reaction-count"));
+      button.addEventListener("click", () => {
+        blog.sendFrame({type: "reaction", emoji, entry: entryId});
+      });
+      row.append(button);
+    }
+    return row;
+  }
+
+  function addReactionRow(article) {
+    if (!emojis.length || article.querySelector(":scope > .liverooms-reactions")) return;
+    article.append(reactionRow(Number(article.dataset.entryId)));
+  }
+
+  function showReactions(row, emoji, count) {
+    const button = row && row.querySelector(`button[data-emoji="${CSS.escape(emoji)}"]`);
+    if (!button) return; // an entry not shown here, or an emoji not offered
+    const counter = button.querySelector(".liverooms-reaction-count");
+    counter.textContent = String((Number(counter.textContent) || 0) + count);
+    button.classList.remove("liverooms-reacted");
+    void button.offsetWidth; // restart the animation
+    button.classList.add("liverooms-reacted");
+  }
+
+  if (emojis.length && blogReactions) {
+    blogReactions.replaceWith(reactionRow(null));
+    for (const article of byId.values()) addReactionRow(article);
+  }
+
   // "N new entries": counted while the top of the entries is out of view
   // (or the page is hidden), shown in a banner and the page title.
   function awayFromTop() {
@@ -397,6 +438,7 @@ function mountLiveBlog(root, config) {
     const article = entryArticle(frame);
     fill(article, frame);
     mark(article, frame.pinned, frame.key);
+    addReactionRow(article);
     byId.set(frame.id, article);
     insert(article, frame.seq);
     updateSummary(frame.id, article);
@@ -433,6 +475,13 @@ function mountLiveBlog(root, config) {
     node.replaceChildren(strings["status_" + frame.status] || frame.status);
     if (frame.status === "upcoming" && frame.coverage_start) {
       node.append(" · " + strings.starts + " ", timeEl(frame.coverage_start, "medium"));
+    }
+  });
+  blog.addEventListener("reactions", ({detail: frame}) => {
+    for (const {entry, emoji, count} of frame.counts || []) {
+      const target = entry === null ? root : byId.get(entry);
+      const row = target && target.querySelector(":scope > .liverooms-reactions");
+      showReactions(row, emoji, count);
     }
   });
   blog.addEventListener("presence", ({detail: frame}) => {
