@@ -136,11 +136,15 @@ def connect_builtin_models() -> None:
         frame_for_save=Message.frame_for_save,
         frame_for_delete=Message.frame_for_delete,
     )
+    from .embeds import ENTRY_MEDIA_FRAME_FIELDS
+
     register(
         Entry,
         stream="blog",
         frame_for_save=Entry.frame_for_save,
         frame_for_delete=Entry.frame_for_delete,
+        # An entry's embed and image go with its text when it is deleted.
+        redact_fields=(*protocol.REDACTED_FIELDS, *ENTRY_MEDIA_FRAME_FIELDS),
     )
     # A live blog's own changes (status, coverage times): events of itself.
     register(

@@ -763,4 +763,31 @@ def _reaction_errors() -> list[Any]:
                 id="liverooms.E143",
             )
         )
+    return errors + _media_errors()
+
+
+def _media_errors() -> list[Any]:
+    from .embeds import provider_errors
+
+    errors: list[Any] = []
+    problems = provider_errors(conf.EMBED_PROVIDERS)
+    if problems:
+        errors.append(
+            Error(
+                f"LIVEROOMS['EMBED_PROVIDERS'] is not valid: {'; '.join(problems)}.",
+                hint='Give {"name": {"pattern": r"https://example\\.com/v/(?P<id>[0-9]+)", '
+                '"player": "https://example.com/embed/{id}"}}, or {"name": None} to remove '
+                "a built-in provider.",
+                id="liverooms.E144",
+            )
+        )
+    size = conf.ENTRY_IMAGE_MAX_BYTES
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        errors.append(
+            Error(
+                f"LIVEROOMS['ENTRY_IMAGE_MAX_BYTES'] is {size!r}.",
+                hint="Give a positive number of bytes (default 5 MiB).",
+                id="liverooms.E145",
+            )
+        )
     return errors

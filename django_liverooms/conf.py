@@ -125,6 +125,12 @@ DEFAULTS: dict[str, Any] = {
     "REACTIONS": ["👍", "❤️", "😂", "😮", "😢", "👏"],
     "REACTION_RATE": (5, 10),
     "REACTION_INTERVAL": 1.0,
+    # Entry embeds (embeds.py): providers added to (or, with None, removed
+    # from) the built-in youtube, vimeo, x and instagram, each
+    # {"pattern": regex with (?P<id>...), "player": "https://...{id}..."}.
+    "EMBED_PROVIDERS": {},
+    # Largest entry image upload, in bytes.
+    "ENTRY_IMAGE_MAX_BYTES": 5 * 1024 * 1024,
 }
 
 

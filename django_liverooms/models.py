@@ -22,6 +22,7 @@ from model_utils.models import SoftDeletableModel, StatusModel, TimeStampedModel
 
 from . import protocol
 from .broadcast import group_name
+from .embeds import EMBED_FRAME_FIELDS, embed_for, validate_image
 from .sanitizer import clean_html
 
 SLUG_PATTERN = r"^[a-z0-9_-]{1,64}$"  # protocol.SLUG_RE, anchored for the database too
@@ -349,6 +350,8 @@ def _author(user: Any, name: str | None = None) -> dict[str, Any]:
 
 
 AUTHOR_NAME_MAX_LENGTH = protocol.NAME_MAX_LENGTH
+# Entry fields whose change is an ``entry.edited`` like the text's.
+MEDIA_FIELDS = ("embed_url", "image", "image_alt")
 
 
 class Message(StreamItem):
@@ -460,8 +463,41 @@ class Entry(StreamItem, StatusModel):
         default=False,
         help_text=_("Key entries are listed in the live blog's summary."),
     )
+    embed_url = models.URLField(
+        _("embed"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "A YouTube, Vimeo, X or Instagram URL is shown as its player; any other URL as a link."
+        ),
+    )
+    image = models.FileField(
+        _("image"),
+        upload_to="liverooms/entries/%Y/%m/",
+        blank=True,
+        validators=[validate_image],
+        help_text=_("A JPEG, PNG, GIF or WebP image."),
+    )
+    image_alt = models.CharField(
+        _("image description"),
+        max_length=300,
+        blank=True,
+        help_text=_("What the image shows, for readers who cannot see it."),
+    )
 
-    tracker = FieldTracker(fields=["status", "is_removed", "title", "body", "pinned", "key"])
+    tracker = FieldTracker(
+        fields=[
+            "status",
+            "is_removed",
+            "title",
+            "body",
+            "pinned",
+            "key",
+            "embed_url",
+            "image",
+            "image_alt",
+        ]
+    )
 
     class Meta(StreamItem.Meta):
         verbose_name = _("entry")
@@ -550,14 +586,33 @@ class Entry(StreamItem, StatusModel):
                 published=_iso(self.published_at),
                 pinned=self.pinned,
                 key=self.key,
+                media=self.media_fields(),
             )
         if was_live and not self.is_live:
             return protocol.entry_deleted(id=self.pk)
-        if self.is_live and (self.tracker.has_changed("title") or self.tracker.has_changed("body")):
+        changed = [f for f in ("title", "body", *MEDIA_FIELDS) if self.tracker.has_changed(f)]
+        if self.is_live and changed:
+            media_changed = any(f in MEDIA_FIELDS for f in changed)
             return protocol.entry_edited(
-                id=self.pk, title=self.title, body=self.body, edited=_iso(self.modified)
+                id=self.pk,
+                title=self.title,
+                body=self.body,
+                edited=_iso(self.modified),
+                media=self.media_fields(clearing=media_changed),
             )
         return None
+
+    def media_fields(self, clearing: bool = False) -> dict[str, str]:
+        """The embed and image fields of the entry's frames (additions): those
+        it has, or all of them (empty strings) when ``clearing`` one."""
+        fields: dict[str, str] = {}
+        embed = embed_for(self.embed_url)
+        if embed is not None or clearing:
+            fields.update(embed.frame_fields() if embed else dict.fromkeys(EMBED_FRAME_FIELDS, ""))
+        if self.image or clearing:
+            fields["image"] = self.image.url if self.image else ""
+            fields["image_alt"] = self.image_alt if self.image else ""
+        return fields
 
     def frame_for_delete(self) -> dict[str, Any] | None:
         return protocol.entry_deleted(id=self.pk) if self._was_live() else None

@@ -413,6 +413,7 @@ def entry(
     published: str,
     pinned: bool = False,
     key: bool = False,
+    media: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     frame = {
         "type": "entry",
@@ -428,11 +429,16 @@ def entry(
         frame["pinned"] = True
     if key:
         frame["key"] = True
+    frame.update(media or {})  # embed_url, embed_provider, embed_src, image, image_alt
     return frame
 
 
-def entry_edited(*, id: int, title: str, body: str, edited: str) -> dict[str, Any]:
-    return {"type": "entry.edited", "id": id, "title": title, "body": body, "edited": edited}
+def entry_edited(
+    *, id: int, title: str, body: str, edited: str, media: dict[str, str] | None = None
+) -> dict[str, Any]:
+    frame = {"type": "entry.edited", "id": id, "title": title, "body": body, "edited": edited}
+    frame.update(media or {})  # additions: the entry's embed and image fields
+    return frame
 
 
 def entry_deleted(*, id: int) -> dict[str, Any]:

@@ -723,3 +723,250 @@ def test_reaction_frames_parse():
     with pytest.raises(protocol.ProtocolError) as refused:
         protocol.parse('{"type": "reaction", "emoji": "👍"}')  # chat
     assert refused.value.code == "unknown_type"
+
+
+# -- embeds and images ------------------------------------------------------------
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+    b"\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00"
+    b"\x00IEND\xaeB`\x82"
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "provider", "player"),
+    [
+        (
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+            "youtube",
+            "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ",
+        ),
+        (
+            "https://youtu.be/dQw4w9WgXcQ?t=42",
+            "youtube",
+            "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ",
+        ),
+        (
+            "https://www.youtube.com/watch?feature=share&v=dQw4w9WgXcQ",
+            "youtube",
+            "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ",
+        ),
+        (
+            "https://www.youtube.com/shorts/abcDEF12345",
+            "youtube",
+            "https://www.youtube-nocookie.com/embed/abcDEF12345",
+        ),
+        ("https://vimeo.com/76979871", "vimeo", "https://player.vimeo.com/video/76979871?dnt=1"),
+        (
+            "https://x.com/django/status/1234567890123",
+            "x",
+            "https://platform.twitter.com/embed/Tweet.html?id=1234567890123&dnt=true",
+        ),
+        (
+            "https://twitter.com/django/status/42",
+            "x",
+            "https://platform.twitter.com/embed/Tweet.html?id=42&dnt=true",
+        ),
+        (
+            "https://www.instagram.com/p/CxYz12_ab/",
+            "instagram",
+            "https://www.instagram.com/p/CxYz12_ab/embed/",
+        ),
+        ("https://example.com/watch?v=dQw4w9WgXcQ", "", ""),
+        ("https://www.youtube.com.evil.example/watch?v=dQw4w9WgXcQ", "", ""),
+        ('https://www.youtube.com/watch?v=dQw4w9WgXcQ"><script>', "", ""),
+    ],
+)
+def test_allow_listed_urls_become_players_and_others_links(url, provider, player):
+    from django_liverooms.embeds import embed_for
+
+    embed = embed_for(url)
+    if '"' in url:
+        assert embed is None  # not a URL anyone links to
+        return
+    assert (embed.url, embed.provider, embed.player) == (url, provider, player)
+
+
+@pytest.mark.parametrize(
+    "url", ["", "javascript:alert(1)", "data:text/html,x", "ftp://x/y", "x" * 600]
+)
+def test_no_embed_for_what_is_not_a_web_url(url):
+    from django_liverooms.embeds import embed_for
+
+    assert embed_for(url) is None
+
+
+def test_providers_are_extensible_by_setting():
+    from django_liverooms.embeds import embed_for
+
+    extra = {
+        "peertube": {
+            "pattern": r"https://video\.example\.org/w/(?P<id>[A-Za-z0-9]{6,30})",
+            "player": "https://video.example.org/videos/embed/{id}",
+        },
+        "instagram": None,
+    }
+    with override_settings(LIVEROOMS={"EMBED_PROVIDERS": extra}):
+        embed = embed_for("https://video.example.org/w/abcdef123")
+        assert (embed.provider, embed.player) == (
+            "peertube",
+            "https://video.example.org/videos/embed/abcdef123",
+        )
+        assert embed_for("https://www.instagram.com/p/CxYz12_ab/").provider == ""  # removed: a link
+        assert embed_for("https://vimeo.com/1").provider == "vimeo"  # built-ins stay
+
+
+@pytest.mark.django_db
+def test_an_embed_renders_the_player_and_another_url_a_link():
+    blog = make_blog()
+    video = publish_entry(blog, title="Video", embed_url="https://youtu.be/dQw4w9WgXcQ")
+    link = publish_entry(blog, title="Link", embed_url="https://example.com/story")
+    html = render('{% liverooms_liveblog "match-day" %}')
+    assert html.count("<iframe") == 1
+    assert (
+        '<iframe src="https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ" title="Embedded content from youtube" loading="lazy"'
+        in html
+    )
+    assert 'sandbox="allow-scripts allow-same-origin allow-popups allow-presentation"' in html
+    assert (
+        '<p class="liverooms-embed liverooms-embed-link"><a href="https://example.com/story" rel="noopener nofollow ugc" target="_blank">https://example.com/story</a></p>'
+        in html
+    )
+    assert "style=" not in html and html.count("<script") == 2  # CSP: nothing inline
+    [video_frame, link_frame] = frames(blog)
+    assert video_frame["embed_url"] == "https://youtu.be/dQw4w9WgXcQ"
+    assert video_frame["embed_provider"] == "youtube"
+    assert video_frame["embed_src"] == "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ"
+    assert (link_frame["embed_provider"], link_frame["embed_src"]) == ("", "")
+    assert link.pk != video.pk
+
+
+@pytest.mark.django_db
+def test_changing_or_removing_an_embed_is_an_edit_and_deletion_redacts_it():
+    blog = make_blog()
+    entry = publish_entry(blog, embed_url="https://vimeo.com/1")
+    entry.embed_url = "https://vimeo.com/2"
+    entry.save()
+    [first, edit] = frames(blog)
+    assert edit["type"] == "entry.edited"
+    assert edit["embed_src"] == first["embed_src"] == "https://player.vimeo.com/video/2?dnt=1"
+    entry.embed_url = ""
+    entry.save()
+    removal = frames(blog)[-1]
+    assert removal["type"] == "entry.edited"
+    assert (removal["embed_url"], removal["embed_provider"], removal["embed_src"]) == ("", "", "")
+    # The stored frames carry the current embed (none): the old one is served nowhere.
+    assert all(f["embed_url"] == "" for f in frames(blog))
+    no_media = publish_entry(blog)
+    assert "embed_url" not in frames(blog)[-1] and "image" not in frames(blog)[-1]
+    entry.embed_url = "https://vimeo.com/3"
+    entry.save()
+    entry.delete()
+    stored = frames(blog, "entry")[0]
+    assert stored["redacted"] is True and stored["embed_url"] == stored["embed_src"] == ""
+    assert no_media.pk
+
+
+@pytest.mark.django_db
+def test_entry_images_are_stored_checked_and_rendered(tmp_path):
+    from django.core.exceptions import ValidationError
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with override_settings(MEDIA_ROOT=str(tmp_path), MEDIA_URL="/media/"):
+        blog = make_blog()
+        entry = Entry(
+            blog=blog, title="Photo", body="<p>b</p>", status="published", image_alt="A goal"
+        )
+        entry.image = SimpleUploadedFile("goal.png", PNG, content_type="image/png")
+        entry.full_clean()
+        entry.save()
+        assert entry.image.name.startswith("liverooms/entries/") and entry.image.url.startswith(
+            "/media/"
+        )
+        html = render('{% liverooms_liveblog "match-day" %}')
+        assert f'<img src="{entry.image.url}" alt="A goal" loading="lazy">' in html
+        [frame] = frames(blog)
+        assert (frame["image"], frame["image_alt"]) == (entry.image.url, "A goal")
+
+        for name, content, code in [
+            ("goal.png", b"<?php evil(); ?>", "bad_content"),
+            ("goal.svg", b"<svg onload=x()>", "bad_type"),
+            ("goal", PNG, "bad_type"),
+            ("goal.webp", b"RIFF\x00\x00\x00\x00WAVE", "bad_content"),
+        ]:
+            bad = Entry(blog=blog, title="Bad", body="<p>b</p>")
+            bad.image = SimpleUploadedFile(name, content)
+            with pytest.raises(ValidationError) as error:
+                bad.full_clean()
+            assert error.value.error_dict["image"][0].code == code, name
+        with override_settings(LIVEROOMS={"ENTRY_IMAGE_MAX_BYTES": 10}):
+            big = Entry(blog=blog, title="Big", body="<p>b</p>")
+            big.image = SimpleUploadedFile("goal.png", PNG)
+            with pytest.raises(ValidationError) as error:
+                big.full_clean()
+            assert error.value.error_dict["image"][0].code == "too_large"
+
+
+@pytest.mark.django_db
+def test_the_admin_uploads_an_image_and_sets_an_embed(tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    with override_settings(MEDIA_ROOT=str(tmp_path), MEDIA_URL="/media/"):
+        admin = make_user("boss", is_staff=True, is_superuser=True)
+        blog = make_blog()
+        client = Client()
+        client.force_login(admin)
+        form = {
+            "blog": blog.pk,
+            "title": "Media",
+            "body": "<p>b</p>",
+            "status": "published",
+            "embed_url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+            "image_alt": "A goal",
+            "image": SimpleUploadedFile("goal.png", PNG, content_type="image/png"),
+        }
+        response = client.post("/admin/django_liverooms/entry/add/", form)
+        assert response.status_code == 302, response.content
+        entry = Entry.objects.get()
+        assert entry.image and entry.embed_url.endswith("dQw4w9WgXcQ")
+        form["image"] = SimpleUploadedFile("fake.png", b"MZ\x90\x00 not a png")
+        response = client.post("/admin/django_liverooms/entry/add/", form)
+        assert response.status_code == 200
+        assert "The file is not the image its name says (png)." in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("settings", "error_id"),
+    [
+        ({"EMBED_PROVIDERS": []}, "liverooms.E144"),
+        (
+            {"EMBED_PROVIDERS": {"v": {"pattern": "https://v/(\\d+)", "player": "https://v/{id}"}}},
+            "liverooms.E144",
+        ),
+        (
+            {
+                "EMBED_PROVIDERS": {
+                    "v": {"pattern": "https://v/(?P<id>[", "player": "https://v/{id}"}
+                }
+            },
+            "liverooms.E144",
+        ),
+        (
+            {
+                "EMBED_PROVIDERS": {
+                    "v": {"pattern": "https://v/(?P<id>\\d+)", "player": "http://v/{id}"}
+                }
+            },
+            "liverooms.E144",
+        ),
+        ({"ENTRY_IMAGE_MAX_BYTES": 0}, "liverooms.E145"),
+    ],
+)
+def test_bad_media_settings_are_reported(settings, error_id):
+    from django_liverooms import checks
+
+    with override_settings(LIVEROOMS=settings):
+        [error] = checks.check_liveblog_publishing()
+    assert error.id == error_id and error.hint

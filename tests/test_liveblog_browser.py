@@ -270,3 +270,38 @@ def test_a_reaction_is_counted_for_every_reader(browser, example):
     )
     reader.close()
     other.close()
+
+
+def test_an_embed_url_renders_the_player_and_another_stays_a_link(browser, example):
+    page = browser.new_page()
+    # Nothing leaves the machine: the provider's player is never loaded here.
+    page.route(lambda u: not u.startswith("http://127.0.0.1"), lambda route: route.abort())
+    page.goto(url(example, "/liveblog/match-day/"))
+    wait_until_open(page)
+    publish(example, "Highlights", embed_url="https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+    publish(example, "Elsewhere", embed_url="https://example.com/report")
+    page.wait_for_function(
+        "document.querySelector('.liverooms-entry-title').textContent === 'Elsewhere'"
+    )
+
+    def media(page):
+        return page.evaluate(
+            """[...document.querySelectorAll('.liverooms-entry')].slice(0, 2).map(a => ({
+                 iframe: a.querySelector('iframe') && a.querySelector('iframe').getAttribute('src'),
+                 sandbox: a.querySelector('iframe') && a.querySelector('iframe').getAttribute('sandbox'),
+                 link: a.querySelector('.liverooms-embed-link a, a.liverooms-embed-link').getAttribute('href'),
+               }))"""
+        )
+
+    live = media(page)
+    assert live == [
+        {"iframe": None, "sandbox": None, "link": "https://example.com/report"},
+        {
+            "iframe": "https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ",
+            "sandbox": "allow-scripts allow-same-origin allow-popups allow-presentation",
+            "link": "https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+        },
+    ]
+    page.reload()  # the server renders the same
+    assert media(page) == live
+    page.close()

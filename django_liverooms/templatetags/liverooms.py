@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import protocol, reactions, streams, structured
 from ..conf import conf
+from ..embeds import embed_for
 from ..models import display_name
 from ..policy import Refused, readable_stream
 from ..sanitizer import clean_html
@@ -73,6 +74,7 @@ STRINGS = {
     "new_entry": _("1 new entry"),
     "new_entries": _("{count} new entries"),
     "react": _("React with {emoji}"),
+    "embed_title": _("Embedded content from {provider}"),
 }
 
 KINDS = {
@@ -166,10 +168,18 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
     return render_to_string(template_name, context_data, request=request)
 
 
+def fill_in(text: str, **values: str) -> str:
+    """A STRINGS entry filled in as widgets.js does ({name} placeholders)."""
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
 def shown_entry(shown: streams.ShownEntry) -> dict[str, Any]:
     """An entry as the templates render it; the body sanitised again with
     today's ENTRY_ALLOWED_TAGS (it was when saved, maybe under other rules)."""
     entry = shown.entry
+    embed = embed_for(entry.embed_url)
     return {
         "id": entry.pk,
         "seq": shown.seq,
@@ -179,6 +189,12 @@ def shown_entry(shown: streams.ShownEntry) -> dict[str, Any]:
         "pinned": entry.pinned,
         "key": entry.key,
         "headline": structured.headline(entry.title, structured.plain_text(entry.body)),
+        "embed": embed,
+        "embed_title": fill_in(
+            str(STRINGS["embed_title"]), provider=embed.provider if embed else ""
+        ),
+        "image_url": entry.image.url if entry.image else "",
+        "image_alt": entry.image_alt,
         "published": entry.published_at,
         "published_iso": entry.published_at.isoformat(),  # as in its ``entry`` frame
     }

@@ -51,7 +51,19 @@ export interface EntryFrame {
   pinned?: true;
   key?: true;
 }
-export interface EntryEdited { type: "entry.edited"; seq: number; id: number; title: string; body: string; edited: string }
+/** Addition (issue 14): an entry's embed and image, present when it has them (or they changed). */
+export interface EntryMedia {
+  /** The URL the editor gave (http or https). */
+  embed_url?: string;
+  /** "youtube", "vimeo", "x", "instagram", a configured provider, or "" for a plain link. */
+  embed_provider?: string;
+  /** The player's https URL, built by the server; "" for a plain link. */
+  embed_src?: string;
+  image?: string;
+  image_alt?: string;
+}
+export interface EntryFrame extends EntryMedia {}
+export interface EntryEdited extends EntryMedia { type: "entry.edited"; seq: number; id: number; title: string; body: string; edited: string }
 export interface EntryDeleted { type: "entry.deleted"; seq: number; id: number }
 
 /** Addition (issue 14): a live blog's coverage changed; a stream event. */

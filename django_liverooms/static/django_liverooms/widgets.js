@@ -217,6 +217,50 @@ function mountChat(root, config) {
   return room;
 }
 
+const WEB_URL = /^https?:\/\//i;
+
+// An entry's image and embed (embeds.py), built as the server renders them:
+// the player's src comes from the server, which builds it from the provider's
+// pattern; only http(s) URLs become links.
+function entryMedia(frame, strings) {
+  const nodes = [];
+  if (frame.image && WEB_URL.test(new URL(frame.image, location.href).href)) {
+    const figure = el("figure", "liverooms-entry-image");
+    const img = el("img");
+    img.src = frame.image;
+    img.alt = frame.image_alt || "";
+    img.loading = "lazy";
+    figure.append(img);
+    nodes.push(figure);
+  }
+  if (frame.embed_url && WEB_URL.test(frame.embed_url)) {
+    const link = el("a", null, frame.embed_url);
+    link.href = frame.embed_url;
+    link.rel = "noopener nofollow ugc";
+    link.target = "_blank";
+    if (frame.embed_src && frame.embed_src.startsWith("https://")) {
+      const box = el("div", "liverooms-embed");
+      box.dataset.provider = frame.embed_provider;
+      const iframe = el("iframe");
+      iframe.src = frame.embed_src;
+      iframe.title = format(strings.embed_title, {provider: frame.embed_provider});
+      iframe.loading = "lazy";
+      iframe.allow = "encrypted-media; picture-in-picture; fullscreen";
+      iframe.allowFullscreen = true;
+      iframe.referrerPolicy = "strict-origin-when-cross-origin";
+      iframe.setAttribute("sandbox", "allow-scripts allow-same-origin allow-popups allow-presentation");
+      link.className = "liverooms-embed-link";
+      box.append(iframe, link);
+      nodes.push(box);
+    } else {
+      const p = el("p", "liverooms-embed liverooms-embed-link");
+      p.append(link);
+      nodes.push(p);
+    }
+  }
+  return nodes;
+}
+
 // Entries of a live blog, pinned ones first, each group newest first (by seq).
 function comesBefore(article, other) {
   const pinned = article.hasAttribute("data-pinned");
@@ -287,6 +331,11 @@ function mountLiveBlog(root, config) {
     title.hidden = !frame.title;
     // The one place HTML goes in: entry bodies are sanitised by the server (nh3) on save.
     article.querySelector(".liverooms-entry-body").innerHTML = frame.body;
+    // Frames carry the media fields when the entry has media or they changed.
+    if ("embed_url" in frame || "image" in frame) {
+      const media = article.querySelector(".liverooms-entry-media");
+      if (media) media.replaceChildren(...entryMedia(frame, strings));
+    }
   }
 
   // The key entries' summary: a link to each, newest first.
@@ -329,7 +378,13 @@ function mountLiveBlog(root, config) {
     const meta = el("p", "liverooms-entry-meta");
     meta.append(timeEl(frame.published, "medium"));
     if (frame.author.name) meta.append(" · ", el("span", "liverooms-author", frame.author.name));
-    article.append(marks, el("h3", "liverooms-entry-title"), meta, el("div", "liverooms-entry-body"));
+    article.append(
+      marks,
+      el("h3", "liverooms-entry-title"),
+      meta,
+      el("div", "liverooms-entry-body"),
+      el("div", "liverooms-entry-media"),
+    );
     return article;
   }
 
