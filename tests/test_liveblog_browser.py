@@ -85,6 +85,8 @@ def test_without_javascript_the_entries_are_in_the_page(browser, example):
     assert titles(page) == ["Yellow card", "Early chance", "Kick-off"]
     assert page.locator(f"{BLOG} .liverooms-entry-body").first.inner_text() == "Text of Yellow card"
     assert not page.locator("[data-liverooms-empty]").is_visible()
+    assert not page.locator("[data-liverooms-status]").is_visible()  # no "Connecting…"
+    assert page.locator("noscript").count() >= 1
     assert "not yet" not in page.content()
     context.close()
 
@@ -98,6 +100,7 @@ def test_the_widget_takes_the_rendered_entries_over_without_duplicates(browser, 
     shown = titles(page)
     assert shown[:3] == ["Yellow card", "Early chance", "Kick-off"]
     assert page.evaluate("window.__removed") == []  # no flash: the same nodes stay
+    assert page.locator("[data-liverooms-status]").inner_text() == "Live"
 
     publish(example, "Half-time")
     page.wait_for_function(

@@ -50,7 +50,10 @@ function showStatus(root, strings, status) {
   if (status.state === "closed" && status.code) {
     text = status.code === 4403 ? strings.closed_forbidden : strings.closed_missing;
   }
-  if (node) node.textContent = text;
+  if (node) {
+    node.textContent = text;
+    node.hidden = false; // rendered hidden: without JavaScript nothing connects
+  }
 }
 
 function showError(root, strings, frame) {
