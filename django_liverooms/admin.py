@@ -47,7 +47,12 @@ class RoomAdmin(StreamAdmin):
             streams.purge_room(room)
 
 
-admin.site.register(LiveBlog, StreamAdmin)
+@admin.register(LiveBlog)
+class LiveBlogAdmin(StreamAdmin):
+    # Saving a change of status or coverage times sends ``liveblog.status``.
+    list_display = ["title", "slug", "status", "coverage_start", "coverage_end", "last_seq"]
+    list_filter = ["status"]
+    fields = ["title", "slug", "description", "status", "coverage_start", "coverage_end"]
 
 
 @admin.register(RoomMute)
@@ -90,13 +95,36 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "blog", "status", "published_at", "is_removed"]
-    list_filter = ["blog", "status", "is_removed"]
+    list_display = [
+        "__str__",
+        "blog",
+        "status",
+        "publish_at",
+        "pinned",
+        "key",
+        "published_at",
+        "is_removed",
+    ]
+    list_filter = ["blog", "status", "pinned", "key", "is_removed"]
     search_fields = ["title", "body"]
     raw_id_fields = ["author"]
     readonly_fields = ["published_at", "status_changed", "created", "modified"]
-    fields = ["blog", "title", "body", "status", "author", "is_removed", *readonly_fields]
-    actions = ["publish", "unpublish"]
+    fields = [
+        "blog",
+        "title",
+        "body",
+        "status",
+        "publish_at",
+        "pinned",
+        "key",
+        "embed_url",
+        "image",
+        "image_alt",
+        "author",
+        "is_removed",
+        *readonly_fields,
+    ]
+    actions = ["publish", "unpublish", "pin", "unpin", "mark_key", "unmark_key"]
 
     def save_model(self, request: HttpRequest, obj: Entry, form: Any, change: bool) -> None:
         if not change and obj.author_id is None:
@@ -114,3 +142,24 @@ class EntryAdmin(admin.ModelAdmin):
         for entry in queryset.filter(status=Entry.STATUS.published):
             entry.status = Entry.STATUS.draft
             entry.save()
+
+    # One save per entry, so that each live one sends ``entry.marked``.
+    @admin.action(description=_("Pin selected entries (shown first)"))
+    def pin(self, request: HttpRequest, queryset: Any) -> None:
+        for entry in queryset.filter(pinned=False):
+            entry.pin()
+
+    @admin.action(description=_("Unpin selected entries"))
+    def unpin(self, request: HttpRequest, queryset: Any) -> None:
+        for entry in queryset.filter(pinned=True):
+            entry.unpin()
+
+    @admin.action(description=_("Mark selected entries as key entries"))
+    def mark_key(self, request: HttpRequest, queryset: Any) -> None:
+        for entry in queryset.filter(key=False):
+            entry.mark_key()
+
+    @admin.action(description=_("Unmark selected key entries"))
+    def unmark_key(self, request: HttpRequest, queryset: Any) -> None:
+        for entry in queryset.filter(key=True):
+            entry.mark_key(False)

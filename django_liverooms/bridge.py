@@ -128,7 +128,7 @@ def _deleting_a_stream(origin: Any) -> bool:
 
 def connect_builtin_models() -> None:
     """Register the app's own models; called from AppConfig.ready()."""
-    from .models import Entry, Message
+    from .models import Entry, LiveBlog, Message
 
     register(
         Message,
@@ -136,9 +136,20 @@ def connect_builtin_models() -> None:
         frame_for_save=Message.frame_for_save,
         frame_for_delete=Message.frame_for_delete,
     )
+    from .embeds import ENTRY_MEDIA_FRAME_FIELDS
+
     register(
         Entry,
         stream="blog",
         frame_for_save=Entry.frame_for_save,
         frame_for_delete=Entry.frame_for_delete,
+        # An entry's embed and image go with its text when it is deleted.
+        redact_fields=(*protocol.REDACTED_FIELDS, *ENTRY_MEDIA_FRAME_FIELDS),
+    )
+    # A live blog's own changes (status, coverage times): events of itself.
+    register(
+        LiveBlog,
+        stream=lambda blog: blog,
+        frame_for_save=LiveBlog.frame_for_save,
+        redact_fields=None,
     )

@@ -730,3 +730,93 @@ def check_sessions_and_caps(**kwargs: Any) -> list[Any]:
             )
         )
     return errors
+
+
+@register(Tags.compatibility)
+def check_liveblog_publishing(**kwargs: Any) -> list[Any]:
+    """Issue 14's settings (docs/liveblog.md): ``liverooms.E140``-``E159``."""
+    errors: list[Any] = []
+    page_url = conf.LIVEBLOG_PAGE_URL
+    if page_url is not None:
+        try:
+            ok = isinstance(page_url, str) and "{slug}" in page_url
+            ok = ok and bool(page_url.format(slug="s"))
+        except (KeyError, IndexError, ValueError):
+            ok = False
+        if not ok:
+            errors.append(
+                Error(
+                    f"LIVEROOMS['LIVEBLOG_PAGE_URL'] is {page_url!r}.",
+                    hint='Give a path or URL with "{slug}" and no other braces, '
+                    'e.g. "/liveblog/{slug}/", or None (the default).',
+                    id="liverooms.E140",
+                )
+            )
+    return errors + _reaction_errors()
+
+
+def _reaction_errors() -> list[Any]:
+    from .protocol import EMOJI_MAX_LENGTH
+
+    errors: list[Any] = []
+    emojis = conf.REACTIONS
+    if emojis is not None and (
+        isinstance(emojis, str)
+        or not isinstance(emojis, (list, tuple))
+        or not all(isinstance(e, str) and 0 < len(e) <= EMOJI_MAX_LENGTH for e in emojis)
+    ):
+        errors.append(
+            Error(
+                f"LIVEROOMS['REACTIONS'] is {emojis!r}.",
+                hint=f"Give a list of emoji (strings of 1 to {EMOJI_MAX_LENGTH} characters), "
+                "or [] to turn reactions off.",
+                id="liverooms.E141",
+            )
+        )
+    try:
+        Rate.parse(conf.REACTION_RATE)
+    except ValueError as exc:
+        errors.append(
+            Error(
+                f"LIVEROOMS['REACTION_RATE'] is not a rate: {exc}.",
+                hint="Give (count, seconds), e.g. (5, 10), or None for no limit.",
+                id="liverooms.E142",
+            )
+        )
+    interval = conf.REACTION_INTERVAL
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        errors.append(
+            Error(
+                f"LIVEROOMS['REACTION_INTERVAL'] is {interval!r}.",
+                hint="Give a positive number of seconds (default 1.0).",
+                id="liverooms.E143",
+            )
+        )
+    return errors + _media_errors()
+
+
+def _media_errors() -> list[Any]:
+    from .embeds import provider_errors
+
+    errors: list[Any] = []
+    problems = provider_errors(conf.EMBED_PROVIDERS)
+    if problems:
+        errors.append(
+            Error(
+                f"LIVEROOMS['EMBED_PROVIDERS'] is not valid: {'; '.join(problems)}.",
+                hint='Give {"name": {"pattern": r"https://example\\.com/v/(?P<id>[0-9]+)", '
+                '"player": "https://example.com/embed/{id}"}}, or {"name": None} to remove '
+                "a built-in provider.",
+                id="liverooms.E144",
+            )
+        )
+    size = conf.ENTRY_IMAGE_MAX_BYTES
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        errors.append(
+            Error(
+                f"LIVEROOMS['ENTRY_IMAGE_MAX_BYTES'] is {size!r}.",
+                hint="Give a positive number of bytes (default 5 MiB).",
+                id="liverooms.E145",
+            )
+        )
+    return errors

@@ -119,6 +119,23 @@ DEFAULTS: dict[str, Any] = {
     # Where asgi.py mounts websocket_include(), for the template tags' widgets:
     # a path ("/ws/") on this site, or a ws:// or wss:// URL of another host.
     "WEBSOCKET_PREFIX": "/ws/",
+    # Issue 14 (live blog publishing; docs/liveblog.md).
+    # Where a live blog is shown, for links in its feed: a path or URL with
+    # "{slug}" ("/liveblog/{slug}/"). None: the feed links to itself.
+    "LIVEBLOG_PAGE_URL": None,
+    # Reader reactions (reactions.py): the emoji readers may send; empty turns
+    # reactions off. Each connection's reactions as a rate (count, seconds),
+    # the excess dropped; None: no limit. Seconds between a stream's
+    # ``reactions`` frames from one process (reactions are summed meanwhile).
+    "REACTIONS": ["👍", "❤️", "😂", "😮", "😢", "👏"],
+    "REACTION_RATE": (5, 10),
+    "REACTION_INTERVAL": 1.0,
+    # Entry embeds (embeds.py): providers added to (or, with None, removed
+    # from) the built-in youtube, vimeo, x and instagram, each
+    # {"pattern": regex with (?P<id>...), "player": "https://...{id}..."}.
+    "EMBED_PROVIDERS": {},
+    # Largest entry image upload, in bytes.
+    "ENTRY_IMAGE_MAX_BYTES": 5 * 1024 * 1024,
 }
 
 

@@ -38,6 +38,7 @@ from . import (
     presence,
     protocol,
     ratelimit,
+    reactions,
     reads,
     sessions,
     streams,
@@ -623,6 +624,11 @@ class ChatConsumer(StreamConsumer):
 class LiveBlogConsumer(StreamConsumer):
     kind = "liveblog"
     accepts = protocol.LIVEBLOG_COMMANDS
+
+    async def handle(self, command: protocol.Command) -> None:
+        if isinstance(command, protocol.React):  # reader reactions (reactions.py)
+            return await reactions.react(self, command)
+        await super().handle(command)
 
 
 class NotFoundConsumer(AsyncWebsocketConsumer):

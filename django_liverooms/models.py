@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models, router, transaction
 from django.utils import timezone
@@ -21,6 +22,7 @@ from model_utils.models import SoftDeletableModel, StatusModel, TimeStampedModel
 
 from . import protocol
 from .broadcast import group_name
+from .embeds import EMBED_FRAME_FIELDS, embed_for, validate_image
 from .sanitizer import clean_html
 
 SLUG_PATTERN = r"^[a-z0-9_-]{1,64}$"  # protocol.SLUG_RE, anchored for the database too
@@ -176,12 +178,64 @@ class RoomMute(models.Model):
 class LiveBlog(Stream):
     kind = "liveblog"
 
+    # Where the coverage stands, shown in the widget and sent as a
+    # ``liveblog.status`` event when it changes (docs/liveblog.md).
+    STATUS = Choices(("upcoming", _("upcoming")), ("live", _("live")), ("ended", _("ended")))
+
     description = models.TextField(_("description"), blank=True)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=STATUS,
+        default=STATUS.live,
+        help_text=_("Upcoming, live or ended; readers see it change live."),
+    )
+    coverage_start = models.DateTimeField(
+        _("coverage start"),
+        null=True,
+        blank=True,
+        help_text=_("When the coverage starts; set when the blog goes live if empty."),
+    )
+    coverage_end = models.DateTimeField(
+        _("coverage end"),
+        null=True,
+        blank=True,
+        help_text=_("When the coverage ends (or is planned to); set when the blog ends if empty."),
+    )
+
+    tracker = FieldTracker(fields=["status", "coverage_start", "coverage_end"])
 
     class Meta(Stream.Meta):
         verbose_name = _("live blog")
         verbose_name_plural = _("live blogs")
         constraints = [_slug_constraint("liverooms_liveblog_slug_alphabet")]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Going live starts the coverage, ending ends it, unless set already.
+        if self.status != self.STATUS.upcoming and self.coverage_start is None:
+            self.coverage_start = timezone.now()
+        if self.status == self.STATUS.ended and self.coverage_end is None:
+            self.coverage_end = timezone.now()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "coverage_start", "coverage_end"}
+        # The row and its ``liveblog.status`` event (bridge.py) commit together.
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+
+    def status_frame(self) -> dict[str, Any]:
+        return protocol.liveblog_status(
+            status=self.status,
+            coverage_start=_iso(self.coverage_start) if self.coverage_start else None,
+            coverage_end=_iso(self.coverage_end) if self.coverage_end else None,
+        )
+
+    # The bridge's serialiser (see bridge.connect_builtin_models): a change of
+    # status or coverage times is an event of the blog itself.
+    def frame_for_save(self, created: bool) -> dict[str, Any] | None:
+        if created or not self.tracker.changed():
+            return None
+        return self.status_frame()
 
 
 class Event(models.Model):
@@ -296,6 +350,8 @@ def _author(user: Any, name: str | None = None) -> dict[str, Any]:
 
 
 AUTHOR_NAME_MAX_LENGTH = protocol.NAME_MAX_LENGTH
+# Entry fields whose change is an ``entry.edited`` like the text's.
+MEDIA_FIELDS = ("embed_url", "image", "image_alt")
 
 
 class Message(StreamItem):
@@ -373,9 +429,15 @@ class Message(StreamItem):
 
 
 class Entry(StreamItem, StatusModel):
-    """A live blog entry. Only published, not removed entries are live."""
+    """A live blog entry. Only published, not removed entries are live.
 
-    STATUS = Choices(("draft", _("draft")), ("published", _("published")))
+    A *scheduled* entry goes live at ``publish_at``, when
+    ``manage.py liverooms_publish_due`` (cron, or ``--every``) publishes it:
+    its ``entry`` event is sent then, never before."""
+
+    STATUS = Choices(
+        ("draft", _("draft")), ("scheduled", _("scheduled")), ("published", _("published"))
+    )
 
     blog = models.ForeignKey(
         LiveBlog, on_delete=models.CASCADE, related_name="entries", verbose_name=_("live blog")
@@ -383,8 +445,59 @@ class Entry(StreamItem, StatusModel):
     title = models.CharField(_("title"), max_length=200, blank=True)
     body = models.TextField(_("body"), help_text=_("HTML; sanitised when saved."))
     published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
+    publish_at = models.DateTimeField(
+        _("publish at"),
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text=_(
+            "Publish at this time: the entry is scheduled until then. Saving it as "
+            "published with a time ahead schedules it."
+        ),
+    )
+    pinned = models.BooleanField(
+        _("pinned"), default=False, help_text=_("Pinned entries are shown first.")
+    )
+    key = models.BooleanField(
+        _("key entry"),
+        default=False,
+        help_text=_("Key entries are listed in the live blog's summary."),
+    )
+    embed_url = models.URLField(
+        _("embed"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "A YouTube, Vimeo, X or Instagram URL is shown as its player; any other URL as a link."
+        ),
+    )
+    image = models.FileField(
+        _("image"),
+        upload_to="liverooms/entries/%Y/%m/",
+        blank=True,
+        validators=[validate_image],
+        help_text=_("A JPEG, PNG, GIF or WebP image."),
+    )
+    image_alt = models.CharField(
+        _("image description"),
+        max_length=300,
+        blank=True,
+        help_text=_("What the image shows, for readers who cannot see it."),
+    )
 
-    tracker = FieldTracker(fields=["status", "is_removed", "title", "body"])
+    tracker = FieldTracker(
+        fields=[
+            "status",
+            "is_removed",
+            "title",
+            "body",
+            "pinned",
+            "key",
+            "embed_url",
+            "image",
+            "image_alt",
+        ]
+    )
 
     class Meta(StreamItem.Meta):
         verbose_name = _("entry")
@@ -394,13 +507,61 @@ class Entry(StreamItem, StatusModel):
     def __str__(self) -> str:
         return self.title or self.body[:50]
 
+    def clean(self) -> None:
+        super().clean()
+        if self.status == self.STATUS.scheduled and self.publish_at is None:
+            raise ValidationError(
+                {"publish_at": _("A scheduled entry needs the time to publish it at.")}
+            )
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.body = clean_html(self.body)
+        # Published ahead of its time: scheduled until publish_at. Not once
+        # live, and not from scheduled (publishing a scheduled entry, as
+        # liverooms_publish_due and an editor's "publish now" do).
+        if (
+            self.status == self.STATUS.published
+            and self.publish_at is not None
+            and self.publish_at > timezone.now()
+            and not self._was_live()
+            and (self._state.adding or self.tracker.previous("status") != self.STATUS.scheduled)
+        ):
+            self.status = self.STATUS.scheduled
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "status"}
         if self.is_live and self.published_at is None:
             self.published_at = timezone.now()
         if kwargs.get("update_fields") is not None:
             kwargs["update_fields"] = {*kwargs["update_fields"], "body", "published_at", "modified"}
-        super().save(*args, **kwargs)
+        # A live entry pinned, unpinned, marked key or not: ``entry.marked``,
+        # after any ``entry.edited`` of the same save (the bridge sends one
+        # frame per save). Publishing carries the marks in the ``entry`` frame.
+        was_live = self._was_live()
+        marked = not self._state.adding and (
+            self.tracker.has_changed("pinned") or self.tracker.has_changed("key")
+        )
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+            if marked and was_live and self.is_live:
+                from .streams import record_event
+
+                frame = protocol.entry_marked(id=self.pk, pinned=self.pinned, key=self.key)
+                record_event(self.blog, frame, object_id=self.pk)
+
+    def pin(self, pinned: bool = True) -> None:
+        """Pin the entry (shown first); ``pin(False)`` unpins it. Live readers
+        get ``entry.marked``."""
+        self.pinned = pinned
+        self.save(update_fields=["pinned"])
+
+    def unpin(self) -> None:
+        self.pin(False)
+
+    def mark_key(self, key: bool = True) -> None:
+        """Mark the entry a key entry (listed in the summary), or not."""
+        self.key = key
+        self.save(update_fields=["key"])
 
     @property
     def is_live(self) -> bool:
@@ -423,14 +584,35 @@ class Entry(StreamItem, StatusModel):
                 body=self.body,
                 author=_author(self.author),
                 published=_iso(self.published_at),
+                pinned=self.pinned,
+                key=self.key,
+                media=self.media_fields(),
             )
         if was_live and not self.is_live:
             return protocol.entry_deleted(id=self.pk)
-        if self.is_live and (self.tracker.has_changed("title") or self.tracker.has_changed("body")):
+        changed = [f for f in ("title", "body", *MEDIA_FIELDS) if self.tracker.has_changed(f)]
+        if self.is_live and changed:
+            media_changed = any(f in MEDIA_FIELDS for f in changed)
             return protocol.entry_edited(
-                id=self.pk, title=self.title, body=self.body, edited=_iso(self.modified)
+                id=self.pk,
+                title=self.title,
+                body=self.body,
+                edited=_iso(self.modified),
+                media=self.media_fields(clearing=media_changed),
             )
         return None
+
+    def media_fields(self, clearing: bool = False) -> dict[str, str]:
+        """The embed and image fields of the entry's frames (additions): those
+        it has, or all of them (empty strings) when ``clearing`` one."""
+        fields: dict[str, str] = {}
+        embed = embed_for(self.embed_url)
+        if embed is not None or clearing:
+            fields.update(embed.frame_fields() if embed else dict.fromkeys(EMBED_FRAME_FIELDS, ""))
+        if self.image or clearing:
+            fields["image"] = self.image.url if self.image else ""
+            fields["image_alt"] = self.image_alt if self.image else ""
+        return fields
 
     def frame_for_delete(self) -> dict[str, Any] | None:
         return protocol.entry_deleted(id=self.pk) if self._was_live() else None

@@ -120,13 +120,22 @@ class Unmute:
     user_id: int
 
 
-Command = SendMessage | Typing | Ping | EditMessage | DeleteMessage | Mute | Unmute
+@dataclass(frozen=True)
+class React:
+    """A reader's reaction to a live blog (``entry`` None) or one of its entries."""
+
+    emoji: str
+    entry: int | None
+
+
+Command = SendMessage | Typing | Ping | EditMessage | DeleteMessage | Mute | Unmute | React
 # Commands that write, and so count against the send rate.
 WRITES = (SendMessage, EditMessage, DeleteMessage, Mute, Unmute)
 
 MODERATION_COMMANDS = frozenset({"message.edit", "message.delete", "mute", "unmute"})
 CHAT_COMMANDS = frozenset({"message", "typing", "ping"}) | MODERATION_COMMANDS
-LIVEBLOG_COMMANDS = frozenset({"ping"})
+LIVEBLOG_COMMANDS = frozenset({"ping", "reaction"})
+EMOJI_MAX_LENGTH = 16  # characters of one allowed reaction (a flag or a ZWJ sequence fits)
 
 
 @dataclass(frozen=True, slots=True)  # one per connection
@@ -297,7 +306,21 @@ def parse(
         return Typing()
     if kind in MODERATION_COMMANDS:
         return _moderation(kind, frame, limits)
+    if kind == "reaction":
+        return _reaction(frame)
     return Ping()
+
+
+def _reaction(frame: dict[str, Any]) -> React:
+    emoji = frame.get("emoji")
+    if not isinstance(emoji, str) or not 0 < len(emoji) <= EMOJI_MAX_LENGTH:
+        raise ProtocolError(
+            BAD_FRAME, f"emoji must be a string of 1 to {EMOJI_MAX_LENGTH} characters."
+        )
+    entry = frame.get("entry")
+    if entry is not None:
+        entry = _positive_id(frame, "entry")
+    return React(emoji=emoji, entry=entry)
 
 
 # Outbound -----------------------------------------------------------------
@@ -388,8 +411,11 @@ def entry(
     body: str,
     author: dict[str, Any],
     published: str,
+    pinned: bool = False,
+    key: bool = False,
+    media: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "entry",
         "id": id,
         "slug": slug,
@@ -398,14 +424,52 @@ def entry(
         "author": author,
         "published": published,
     }
+    # Additions (issue 14), present only when true: v1 frames stay as they were.
+    if pinned:
+        frame["pinned"] = True
+    if key:
+        frame["key"] = True
+    frame.update(media or {})  # embed_url, embed_provider, embed_src, image, image_alt
+    return frame
 
 
-def entry_edited(*, id: int, title: str, body: str, edited: str) -> dict[str, Any]:
-    return {"type": "entry.edited", "id": id, "title": title, "body": body, "edited": edited}
+def entry_edited(
+    *, id: int, title: str, body: str, edited: str, media: dict[str, str] | None = None
+) -> dict[str, Any]:
+    frame = {"type": "entry.edited", "id": id, "title": title, "body": body, "edited": edited}
+    frame.update(media or {})  # additions: the entry's embed and image fields
+    return frame
 
 
 def entry_deleted(*, id: int) -> dict[str, Any]:
     return {"type": "entry.deleted", "id": id}
+
+
+# Live blog publishing (issue 14; additions to v1, docs/protocol.md) -----------
+
+LIVEBLOG_STATUSES = ("upcoming", "live", "ended")
+
+
+def liveblog_status(
+    *, status: str, coverage_start: str | None, coverage_end: str | None
+) -> dict[str, Any]:
+    """A live blog's coverage is upcoming, live or ended (a stream event)."""
+    return {
+        "type": "liveblog.status",
+        "status": status,
+        "coverage_start": coverage_start,
+        "coverage_end": coverage_end,
+    }
+
+
+def entry_marked(*, id: int, pinned: bool, key: bool) -> dict[str, Any]:
+    """A live entry was pinned or unpinned, marked a key entry or not."""
+    return {"type": "entry.marked", "id": id, "pinned": pinned, "key": key}
+
+
+def reactions(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reactions received since the last such frame (not a stream event: no seq)."""
+    return {"type": "reactions", "counts": counts}
 
 
 def with_seq(frame: dict[str, Any], seq: int) -> dict[str, Any]:

@@ -640,3 +640,110 @@ def latest_seqs(
             found += model._default_manager.order_by("-last_seq", "slug")[:limit]
     rows = [{"kind": s.kind, "slug": s.slug, "last_seq": s.last_seq} for s in found]
     return rows, found
+
+
+# Live blog pages (issue 14: server-rendered entries, structured data) ------------
+
+
+@dataclass(frozen=True)
+class ShownEntry:
+    entry: Any  # an Entry, live, with its author
+    seq: int  # the seq of its latest ``entry`` event (0: pruned)
+
+
+@dataclass(frozen=True)
+class LivePage:
+    """What a live blog page renders: its pinned entries, then the latest
+    live entries, each newest first; and its key entries (the summary).
+
+    ``last_seq`` was read before the entries, so a reader resuming after it
+    misses nothing: a change committed meanwhile arrives live (an entry the
+    page shows already replaces its article, by id)."""
+
+    last_seq: int
+    entries: list[ShownEntry]
+    key_entries: list[ShownEntry]
+
+
+def _live_rows(blog: LiveBlog, last_seq: int) -> Any:
+    from django.db.models import OuterRef, Subquery
+
+    from .models import Entry
+
+    published_seq = (
+        blog.events.filter(type="entry", object_id=OuterRef("pk"), seq__lte=last_seq)
+        .order_by("-seq")
+        .values("seq")[:1]
+    )
+    return (
+        Entry.objects.filter(blog=blog, status=Entry.STATUS.published)
+        .select_related("author")
+        .annotate(entry_seq=Subquery(published_seq))
+        .order_by(F("entry_seq").desc(nulls_last=True), "-published_at", "-pk")
+    )
+
+
+def _shown(rows: Any) -> list[ShownEntry]:
+    return [ShownEntry(entry, entry.entry_seq or 0) for entry in rows]
+
+
+def live_entries(blog: LiveBlog, limit: int) -> LivePage:
+    """``blog``'s live entries (published, not removed) as the widget shows
+    them: up to ``limit`` pinned ones, then the latest ``limit`` others, each
+    by the seq of their publication; and up to ``limit`` key entries."""
+    limit = max(limit, 0)
+    last_seq = _last_seq(blog)
+    rows = _live_rows(blog, last_seq)
+    pinned = _shown(rows.filter(pinned=True)[:limit])
+    others = _shown(rows.filter(pinned=False)[:limit])
+    keys = _shown(rows.filter(key=True)[:limit])
+    return LivePage(last_seq, pinned + others, keys)
+
+
+def due_entries(now: Any = None) -> list[int]:
+    """The pks of scheduled entries whose ``publish_at`` has come, oldest first."""
+    from .models import Entry
+
+    now = now or timezone.now()
+    rows = Entry.objects.filter(status=Entry.STATUS.scheduled, publish_at__lte=now)
+    return list(rows.order_by("publish_at", "pk").values_list("pk", flat=True))
+
+
+def publish_due(now: Any = None) -> list[Any]:
+    """Publish every scheduled entry that is due; returns the entries published.
+
+    One transaction per entry, its row locked (and skipped if another runner
+    holds it), so overlapping runs (cron, ``--every``) publish each entry
+    once. The save is the bridge's usual path: the ``entry`` event is
+    recorded and broadcast now, at publication, never before.
+    """
+    from .models import Entry
+
+    now = now or timezone.now()
+    published = []
+    using = router.db_for_write(Entry)
+    for pk in due_entries(now):
+        with transaction.atomic(using=using):
+            entry = (
+                Entry.objects.using(using)
+                .select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=pk, status=Entry.STATUS.scheduled, publish_at__lte=now)
+                .select_related("blog")
+                .first()
+            )
+            if entry is None:
+                continue  # published, changed or locked by another runner meanwhile
+            entry.status = Entry.STATUS.published
+            entry.save(using=using)
+            published.append(entry)
+    return published
+
+
+def feed_entries(blog: LiveBlog, limit: int) -> list[Any]:
+    """The latest ``limit`` live entries of ``blog`` by publication time, newest
+    first (a feed is chronological: pinned entries are not put first)."""
+    from .models import Entry
+
+    rows = Entry.objects.filter(blog=blog, status=Entry.STATUS.published)
+    rows = rows.select_related("author", "blog").order_by("-published_at", "-pk")
+    return list(rows[: max(limit, 0)])

@@ -10,4 +10,6 @@ urlpatterns = [
     path("chat/<str:slug>/messages", views.messages, name="messages"),
     path("liveblog/<str:slug>/entries", views.entries, name="entries"),
     path("liveblog/<str:slug>/stream", views.stream, name="stream"),
+    path("liveblog/<str:slug>/feed/", views.feed, name="feed"),
+    path("liveblog/<str:slug>/feed/atom/", views.atom_feed, name="atom_feed"),
 ]

@@ -234,3 +234,33 @@ class _HeldSlot:
             self.loop.call_soon_threadsafe(layerwatch.background, ratelimit.release_slot(slot))
         except RuntimeError:
             pass  # the loop is closed: so is the process's count
+
+
+# Feeds (issue 14) ---------------------------------------------------------------
+
+
+def _feed(
+    request: HttpRequest, slug: str, prefix_kwargs: dict[str, Any], feed_class: type
+) -> HttpResponse:
+    user = getattr(request, "user", None) or AnonymousUser()
+    try:
+        blog = readable_stream("liveblog", slug, user, policy_scope(slug, prefix_kwargs))
+    except Refused as refused:
+        return _refused(refused)
+    return feed_class()(request, blog=blog)
+
+
+@read_only
+def feed(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
+    """The live blog ``slug``'s published entries as RSS 2.0 (feeds.py)."""
+    from .feeds import LiveBlogFeed
+
+    return _feed(request, slug, prefix_kwargs, LiveBlogFeed)
+
+
+@read_only
+def atom_feed(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
+    """The same as Atom."""
+    from .feeds import LiveBlogAtomFeed
+
+    return _feed(request, slug, prefix_kwargs, LiveBlogAtomFeed)

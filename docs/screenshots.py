@@ -1,4 +1,5 @@
-"""Take docs/chat.png and docs/liveblog.png from the example project.
+"""Take docs/chat.png, docs/liveblog.png, docs/liveblog-publishing.png and
+docs/liveblog-nojs.png from the example project.
 
     PYTHONPATH=. python docs/screenshots.py
 
@@ -56,7 +57,9 @@ def main():
                     )
                     pages.append(page)
                 alice, bob = pages
-                shown = "document.querySelectorAll('.liverooms-message:not(.liverooms-pending)').length"
+                shown = (
+                    "document.querySelectorAll('.liverooms-message:not(.liverooms-pending)').length"
+                )
                 lines = [
                     (alice, "Hi! Is anyone watching the match?"),
                     (bob, "Yes, 1-0 already."),
@@ -83,10 +86,60 @@ def main():
                     " && document.querySelector('[data-liverooms-readers]').textContent"
                 )
                 reader.screenshot(path=str(DOCS / "liveblog.png"))
+                publishing(site, browser, base)
                 browser.close()
         finally:
             site.stop()
-    print("wrote", DOCS / "chat.png", DOCS / "liveblog.png")
+    print("wrote", *(DOCS / name for name in WRITTEN))
+
+
+WRITTEN = ["chat.png", "liveblog.png", "liveblog-publishing.png", "liveblog-nojs.png"]
+
+# Stands in for the provider's player: the screenshots fetch nothing from outside.
+PLAYER = (
+    "<body style='margin:0;background:#111;color:#eee;display:grid;place-items:center;"
+    "height:100vh;font:20px system-ui'>&#9654; video player</body>"
+)
+
+
+def publishing(site, browser, base):
+    """The publishing features (docs/liveblog.md): status, pinned and key
+    entries, an embed, reactions, the "new entries" banner; then the page
+    without JavaScript."""
+    site.shell(
+        "from django_liverooms.models import Entry, LiveBlog\n"
+        "blog = LiveBlog.objects.get(slug='match-day')\n"
+        "pinned = Entry.objects.create(blog=blog, title='Team news: unchanged line-up',"
+        " status='published', body='<p>The same eleven as last week.</p>')\n"
+        "pinned.pin()\n"
+        "pinned.mark_key()\n"
+        "Entry.objects.create(blog=blog, title='Highlights', status='published',"
+        " body='<p>The goal, again.</p>', embed_url='https://www.youtube.com/watch?v=dQw4w9WgXcQ')\n"
+        "Entry.objects.filter(title='Goal!').first().mark_key()\n"
+    )
+    page = browser.new_context(viewport={"width": 900, "height": 900}).new_page()
+    page.route(
+        lambda url: not url.startswith(base),
+        lambda route: route.fulfill(body=PLAYER, content_type="text/html"),
+    )
+    page.goto(f"{base}/liveblog/match-day/")
+    page.wait_for_function("document.querySelector('.liverooms').dataset.state === 'open'")
+    for _ in range(3):
+        page.click(".liverooms-entry:nth-of-type(2) .liverooms-reaction[data-emoji='❤️']")
+    page.click(".liverooms-liveblog > .liverooms-reactions .liverooms-reaction[data-emoji='👍']")
+    page.wait_for_function(
+        "document.querySelector(\".liverooms-entry:nth-of-type(2) [data-emoji='❤️']"
+        " .liverooms-reaction-count\").textContent === '3'"
+    )
+    page.screenshot(path=str(DOCS / "liveblog-publishing.png"))
+
+    nojs = browser.new_context(viewport=SIZE, java_script_enabled=False).new_page()
+    nojs.route(
+        lambda url: not url.startswith(base),
+        lambda route: route.fulfill(body=PLAYER, content_type="text/html"),
+    )
+    nojs.goto(f"{base}/liveblog/match-day/")
+    nojs.screenshot(path=str(DOCS / "liveblog-nojs.png"))
 
 
 if __name__ == "__main__":

@@ -24,11 +24,15 @@ from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, json_script
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .. import protocol
+from .. import protocol, reactions, streams, structured
 from ..conf import conf
+from ..embeds import embed_for
+from ..models import display_name
 from ..policy import Refused, readable_stream
+from ..sanitizer import clean_html
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -60,6 +64,17 @@ STRINGS = {
     "error_too_long": _("That message is too long."),
     "error_forbidden": _("You may not do that here."),
     "error_bad_frame": _("That message was refused: {detail}"),
+    # Live blog coverage (issue 14).
+    "status_upcoming": _("Upcoming"),
+    "status_live": _("Live coverage"),
+    "status_ended": _("Coverage ended"),
+    "starts": _("starts"),
+    "pinned": _("Pinned"),
+    "key": _("Key entry"),
+    "new_entry": _("1 new entry"),
+    "new_entries": _("{count} new entries"),
+    "react": _("React with {emoji}"),
+    "embed_title": _("Embedded content from {provider}"),
 }
 
 KINDS = {
@@ -140,16 +155,65 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
         "stream": _reverse("liverooms:stream", slug) if kind == "liveblog" else None,
         "strings": {key: str(value) for key, value in STRINGS.items()},
     }
-    return render_to_string(
-        template_name,
-        {
-            "stream": stream,
-            "widget_id": f"liverooms-{kind}-{slug}",
-            "config": json_script(config),
-            "max_length": conf.MAX_BODY_LENGTH,
-        },
-        request=request,
-    )
+    context_data = {
+        "stream": stream,
+        "widget_id": f"liverooms-{kind}-{slug}",
+        "max_length": conf.MAX_BODY_LENGTH,
+    }
+    if kind == "liveblog":
+        context_data.update(liveblog_context(stream, request, _nonce(context)))
+        config["after"] = context_data["after"]
+        config["reactions"] = reactions.allowed()
+    context_data["config"] = json_script(config)
+    return render_to_string(template_name, context_data, request=request)
+
+
+def fill_in(text: str, **values: str) -> str:
+    """A STRINGS entry filled in as widgets.js does ({name} placeholders)."""
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", value)
+    return text
+
+
+def shown_entry(shown: streams.ShownEntry) -> dict[str, Any]:
+    """An entry as the templates render it; the body sanitised again with
+    today's ENTRY_ALLOWED_TAGS (it was when saved, maybe under other rules)."""
+    entry = shown.entry
+    embed = embed_for(entry.embed_url)
+    return {
+        "id": entry.pk,
+        "seq": shown.seq,
+        "title": entry.title,
+        "body": mark_safe(clean_html(entry.body)),  # noqa: S308 - sanitised just now
+        "author": display_name(entry.author) if entry.author is not None else "",
+        "pinned": entry.pinned,
+        "key": entry.key,
+        "headline": structured.headline(entry.title, structured.plain_text(entry.body)),
+        "embed": embed,
+        "embed_title": fill_in(
+            str(STRINGS["embed_title"]), provider=embed.provider if embed else ""
+        ),
+        "image_url": entry.image.url if entry.image else "",
+        "image_alt": entry.image_alt,
+        "published": entry.published_at,
+        "published_iso": entry.published_at.isoformat(),  # as in its ``entry`` frame
+    }
+
+
+def liveblog_context(blog: Any, request: Any, nonce: str | None) -> dict[str, Any]:
+    """The server-rendered part of a live blog: its latest entries, the seq
+    the widget resumes after (so that it shows each entry once) and their
+    schema.org structured data."""
+    page = streams.live_entries(blog, conf.HISTORY_LIMIT)
+    page_url = request.build_absolute_uri(request.path) if request is not None else None
+    data = structured.live_blog_posting(blog, [s.entry for s in page.entries], page_url)
+    return {
+        "entries": [shown_entry(shown) for shown in page.entries],
+        "key_entries": [shown_entry(shown) for shown in page.key_entries],
+        "after": page.last_seq,
+        "status_text": STRINGS.get(f"status_{blog.status}", blog.status),
+        "structured_data": structured.ld_json_script(data, nonce),
+    }
 
 
 class StreamNode(template.Node):

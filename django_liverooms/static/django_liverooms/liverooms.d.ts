@@ -47,9 +47,39 @@ export interface EntryFrame {
   redacted?: true;
   /** Stored frames only: edited since; title and body are the current text. */
   edited?: string;
+  /** Addition (issue 14), present only when true: pinned (shown first), a key entry. */
+  pinned?: true;
+  key?: true;
 }
-export interface EntryEdited { type: "entry.edited"; seq: number; id: number; title: string; body: string; edited: string }
+/** Addition (issue 14): an entry's embed and image, present when it has them (or they changed). */
+export interface EntryMedia {
+  /** The URL the editor gave (http or https). */
+  embed_url?: string;
+  /** "youtube", "vimeo", "x", "instagram", a configured provider, or "" for a plain link. */
+  embed_provider?: string;
+  /** The player's https URL, built by the server; "" for a plain link. */
+  embed_src?: string;
+  image?: string;
+  image_alt?: string;
+}
+export interface EntryFrame extends EntryMedia {}
+export interface EntryEdited extends EntryMedia { type: "entry.edited"; seq: number; id: number; title: string; body: string; edited: string }
 export interface EntryDeleted { type: "entry.deleted"; seq: number; id: number }
+
+/** Addition (issue 14): a live blog's coverage changed; a stream event. */
+export interface LiveBlogStatus {
+  type: "liveblog.status";
+  seq: number;
+  status: "upcoming" | "live" | "ended";
+  coverage_start: string | null;
+  coverage_end: string | null;
+}
+
+/** Addition (issue 14): a live entry was pinned or unpinned, marked key or not. */
+export interface EntryMarked { type: "entry.marked"; seq: number; id: number; pinned: boolean; key: boolean; redacted?: true }
+
+/** Addition (issue 14): reader reactions summed since the last such frame (no seq). */
+export interface Reactions { type: "reactions"; counts: Array<{ entry: number | null; emoji: string; count: number }> }
 
 export interface Presence { type: "presence"; count: number; users: User[] }
 export interface Typing { type: "typing"; user: User }
@@ -112,6 +142,9 @@ export interface ConnectionEventMap {
   entry: CustomEvent<EntryFrame>;
   "entry.edited": CustomEvent<EntryEdited>;
   "entry.deleted": CustomEvent<EntryDeleted>;
+  "liveblog.status": CustomEvent<LiveBlogStatus>;
+  "entry.marked": CustomEvent<EntryMarked>;
+  reactions: CustomEvent<Reactions>;
   presence: CustomEvent<Presence>;
   typing: CustomEvent<Typing>;
   error: CustomEvent<ErrorFrame>;

@@ -50,7 +50,10 @@ function showStatus(root, strings, status) {
   if (status.state === "closed" && status.code) {
     text = status.code === 4403 ? strings.closed_forbidden : strings.closed_missing;
   }
-  if (node) node.textContent = text;
+  if (node) {
+    node.textContent = text;
+    node.hidden = false; // rendered hidden: without JavaScript nothing connects
+  }
 }
 
 function showError(root, strings, frame) {
@@ -217,27 +220,112 @@ function mountChat(root, config) {
   return room;
 }
 
+const WEB_URL = /^https?:\/\//i;
+
+// An entry's image and embed (embeds.py), built as the server renders them:
+// the player's src comes from the server, which builds it from the provider's
+// pattern; only http(s) URLs become links.
+function entryMedia(frame, strings) {
+  const nodes = [];
+  if (frame.image && WEB_URL.test(new URL(frame.image, location.href).href)) {
+    const figure = el("figure", "liverooms-entry-image");
+    const img = el("img");
+    img.src = frame.image;
+    img.alt = frame.image_alt || "";
+    img.loading = "lazy";
+    figure.append(img);
+    nodes.push(figure);
+  }
+  if (frame.embed_url && WEB_URL.test(frame.embed_url)) {
+    const link = el("a", null, frame.embed_url);
+    link.href = frame.embed_url;
+    link.rel = "noopener nofollow ugc";
+    link.target = "_blank";
+    if (frame.embed_src && frame.embed_src.startsWith("https://")) {
+      const box = el("div", "liverooms-embed");
+      box.dataset.provider = frame.embed_provider;
+      const iframe = el("iframe");
+      iframe.src = frame.embed_src;
+      iframe.title = format(strings.embed_title, {provider: frame.embed_provider});
+      iframe.loading = "lazy";
+      iframe.allow = "encrypted-media; picture-in-picture; fullscreen";
+      iframe.allowFullscreen = true;
+      iframe.referrerPolicy = "strict-origin-when-cross-origin";
+      iframe.setAttribute("sandbox", "allow-scripts allow-same-origin allow-popups allow-presentation");
+      link.className = "liverooms-embed-link";
+      box.append(iframe, link);
+      nodes.push(box);
+    } else {
+      const p = el("p", "liverooms-embed liverooms-embed-link");
+      p.append(link);
+      nodes.push(p);
+    }
+  }
+  return nodes;
+}
+
+// Entries of a live blog, pinned ones first, each group newest first (by seq).
+function comesBefore(article, other) {
+  const pinned = article.hasAttribute("data-pinned");
+  const otherPinned = other.hasAttribute("data-pinned");
+  if (pinned !== otherPinned) return pinned;
+  return Number(other.dataset.seq) < Number(article.dataset.seq);
+}
+
+function placeIn(container, node, before) {
+  for (const other of container.children) {
+    if (other !== node && before(node, other)) return container.insertBefore(node, other);
+  }
+  if (node.parentNode !== container || node !== container.lastElementChild) container.append(node);
+}
+
+// The text of sanitised entry HTML, parsed inertly (a <template> runs nothing).
+function textOf(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html;
+  return template.content.textContent.replace(/\s+/g, " ").trim();
+}
+
+// As structured.headline(): the title, else the start of the text.
+function headline(title, body) {
+  const line = title.trim() || textOf(body);
+  return line.length <= 110 ? line : line.slice(0, 109).trimEnd() + "\u2026";
+}
+
 function mountLiveBlog(root, config) {
   const {strings} = config;
   const container = part(root, "entries");
   const empty = part(root, "empty");
+  const summary = part(root, "summary");
+  const keys = part(root, "keys");
+  const banner = part(root, "banner");
   const byId = new Map(); // entry id -> <article>
   let live = false; // the first history is shown; later entries are "new"
+  let unread = 0; // entries that arrived while the reader was away from the top
+  let pageTitle = null; // document.title before the unread count went in
 
-  const blog = connect({url: config.websocket, historyUrl: config.history, streamUrl: config.stream});
+  // The entries the server rendered are taken over as they are: the
+  // connection resumes after the seq they were read at (config.after), and an
+  // entry arriving again (changed meanwhile) replaces its article by id.
+  for (const article of container.querySelectorAll(":scope > article[data-entry-id]")) {
+    byId.set(Number(article.dataset.entryId), article);
+  }
+
+  const blog = connect({
+    url: config.websocket,
+    historyUrl: config.history,
+    streamUrl: config.stream,
+    after: config.after || 0,
+  });
 
   function updateEmpty() {
     if (empty) empty.hidden = container.children.length > 0;
   }
 
-  // Newest first, by seq.
   function insert(article, seq) {
     article.dataset.seq = seq;
     if (live) article.classList.add("liverooms-new");
-    for (const other of container.children) {
-      if (Number(other.dataset.seq) < seq) return container.insertBefore(article, other);
-    }
-    container.append(article);
+    placeIn(container, article, comesBefore);
   }
 
   function fill(article, frame) {
@@ -246,7 +334,144 @@ function mountLiveBlog(root, config) {
     title.hidden = !frame.title;
     // The one place HTML goes in: entry bodies are sanitised by the server (nh3) on save.
     article.querySelector(".liverooms-entry-body").innerHTML = frame.body;
+    // Frames carry the media fields when the entry has media or they changed.
+    if ("embed_url" in frame || "image" in frame) {
+      const media = article.querySelector(".liverooms-entry-media");
+      if (media) media.replaceChildren(...entryMedia(frame, strings));
+    }
   }
+
+  // The key entries' summary: a link to each, newest first.
+  function updateSummary(id, article) {
+    if (!keys) return;
+    let item = keys.querySelector(`:scope > li[data-entry-id="${id}"]`);
+    if (!article || !article.hasAttribute("data-key")) {
+      if (item) item.remove();
+    } else {
+      if (!item) {
+        item = el("li");
+        item.dataset.entryId = id;
+        const link = el("a");
+        link.href = "#entry-" + id;
+        item.append(link);
+      }
+      item.dataset.seq = article.dataset.seq;
+      const title = article.querySelector(".liverooms-entry-title").textContent;
+      const body = article.querySelector(".liverooms-entry-body").innerHTML;
+      item.firstChild.textContent = headline(title, body);
+      placeIn(keys, item, (a, b) => Number(b.dataset.seq) < Number(a.dataset.seq));
+    }
+    if (summary) summary.hidden = keys.children.length === 0;
+  }
+
+  // Pinned and key marks: attributes, the labels shown, the place in the list.
+  function mark(article, pinned, key) {
+    article.toggleAttribute("data-pinned", Boolean(pinned));
+    article.toggleAttribute("data-key", Boolean(key));
+    article.querySelector(".liverooms-pin-label").hidden = !pinned;
+    article.querySelector(".liverooms-key-label").hidden = !key;
+  }
+
+  function entryArticle(frame) {
+    const article = el("article", "liverooms-entry");
+    article.id = "entry-" + frame.id;
+    article.dataset.entryId = frame.id;
+    const marks = el("p", "liverooms-entry-marks");
+    marks.append(el("span", "liverooms-pin-label", strings.pinned), " ", el("span", "liverooms-key-label", strings.key));
+    const meta = el("p", "liverooms-entry-meta");
+    meta.append(timeEl(frame.published, "medium"));
+    if (frame.author.name) meta.append(" · ", el("span", "liverooms-author", frame.author.name));
+    article.append(
+      marks,
+      el("h3", "liverooms-entry-title"),
+      meta,
+      el("div", "liverooms-entry-body"),
+      el("div", "liverooms-entry-media"),
+    );
+    return article;
+  }
+
+  // Reactions: a row of the allowed emoji for the blog and for each entry.
+  // Counts are what the server sums up and sends (every reader's, ours too).
+  const emojis = config.reactions || [];
+  const blogReactions = part(root, "reactions");
+
+  function reactionRow(entryId) {
+    const row = el("div", "liverooms-reactions");
+    for (const emoji of emojis) {
+      const button = el("button", "liverooms-reaction");
+      button.type = "button";
+      button.dataset.emoji = emoji;
+      button.setAttribute("aria-label", format(strings.react, {emoji}));
+      button.append(emoji, el("span", "liverooms-reaction-count"));
+      button.addEventListener("click", () => {
+        blog.sendFrame({type: "reaction", emoji, entry: entryId});
+      });
+      row.append(button);
+    }
+    return row;
+  }
+
+  function addReactionRow(article) {
+    if (!emojis.length || article.querySelector(":scope > .liverooms-reactions")) return;
+    article.append(reactionRow(Number(article.dataset.entryId)));
+  }
+
+  function showReactions(row, emoji, count) {
+    const button = row && row.querySelector(`button[data-emoji="${CSS.escape(emoji)}"]`);
+    if (!button) return; // an entry not shown here, or an emoji not offered
+    const counter = button.querySelector(".liverooms-reaction-count");
+    counter.textContent = String((Number(counter.textContent) || 0) + count);
+    button.classList.remove("liverooms-reacted");
+    void button.offsetWidth; // restart the animation
+    button.classList.add("liverooms-reacted");
+  }
+
+  if (emojis.length && blogReactions) {
+    blogReactions.replaceWith(reactionRow(null));
+    for (const article of byId.values()) addReactionRow(article);
+  }
+
+  // "N new entries": counted while the top of the entries is out of view
+  // (or the page is hidden), shown in a banner and the page title.
+  function awayFromTop() {
+    return document.visibilityState === "hidden" || container.getBoundingClientRect().top < 0;
+  }
+
+  function showUnread() {
+    if (unread > 0) {
+      if (pageTitle === null) pageTitle = document.title;
+      document.title = `(${unread}) ${pageTitle}`;
+    } else if (pageTitle !== null) {
+      document.title = pageTitle;
+      pageTitle = null;
+    }
+    if (!banner) return;
+    banner.hidden = unread === 0;
+    banner.textContent = unread === 1 ? strings.new_entry : format(strings.new_entries, {count: unread});
+  }
+
+  function arrived() {
+    if (!live || !awayFromTop()) return;
+    unread += 1;
+    showUnread();
+  }
+
+  function caughtUp() {
+    if (unread === 0 || awayFromTop()) return;
+    unread = 0;
+    showUnread();
+  }
+
+  if (banner) {
+    banner.addEventListener("click", () => {
+      unread = 0;
+      showUnread();
+      root.scrollIntoView({block: "start"}); // the widget's top: its header, then the newest entry
+    });
+  }
+  window.addEventListener("scroll", caughtUp, {passive: true});
+  document.addEventListener("visibilitychange", caughtUp);
 
   blog.addEventListener("status", (event) => {
     showStatus(root, strings, event.detail);
@@ -255,21 +480,28 @@ function mountLiveBlog(root, config) {
   blog.addEventListener("reset", () => {
     container.replaceChildren();
     byId.clear();
+    if (keys) keys.replaceChildren();
+    if (summary) summary.hidden = true;
     live = false;
   });
   blog.addEventListener("entry", ({detail: frame}) => {
     const old = byId.get(frame.id); // republished
     if (old) old.remove();
-    if (frame.redacted) return; // unpublished or deleted since (docs/protocol.md)
-    const article = el("article", "liverooms-entry");
-    const meta = el("p", "liverooms-entry-meta");
-    meta.append(timeEl(frame.published, "medium"));
-    if (frame.author.name) meta.append(" · ", el("span", "liverooms-author", frame.author.name));
-    article.append(el("h3", "liverooms-entry-title"), meta, el("div", "liverooms-entry-body"));
+    if (frame.redacted) {
+      // unpublished or deleted since (docs/protocol.md)
+      byId.delete(frame.id);
+      updateSummary(frame.id, null);
+      return updateEmpty();
+    }
+    const article = entryArticle(frame);
     fill(article, frame);
+    mark(article, frame.pinned, frame.key);
+    addReactionRow(article);
     byId.set(frame.id, article);
     insert(article, frame.seq);
+    updateSummary(frame.id, article);
     updateEmpty();
+    if (!old) arrived();
   });
   blog.addEventListener("entry.edited", ({detail: frame}) => {
     const article = byId.get(frame.id);
@@ -278,12 +510,37 @@ function mountLiveBlog(root, config) {
     let mark = article.querySelector(".liverooms-edited");
     if (!mark) article.querySelector(".liverooms-entry-meta").append((mark = el("span", "liverooms-edited")));
     mark.textContent = " · " + strings.edited;
+    updateSummary(frame.id, article);
+  });
+  blog.addEventListener("entry.marked", ({detail: frame}) => {
+    const article = byId.get(frame.id);
+    if (!article || frame.redacted) return;
+    mark(article, frame.pinned, frame.key);
+    placeIn(container, article, comesBefore);
+    updateSummary(frame.id, article);
   });
   blog.addEventListener("entry.deleted", ({detail: frame}) => {
     const article = byId.get(frame.id);
     if (article) article.remove();
     byId.delete(frame.id);
+    updateSummary(frame.id, null);
     updateEmpty();
+  });
+  blog.addEventListener("liveblog.status", ({detail: frame}) => {
+    const node = part(root, "coverage");
+    if (!node) return;
+    node.dataset.coverage = frame.status;
+    node.replaceChildren(strings["status_" + frame.status] || frame.status);
+    if (frame.status === "upcoming" && frame.coverage_start) {
+      node.append(" · " + strings.starts + " ", timeEl(frame.coverage_start, "medium"));
+    }
+  });
+  blog.addEventListener("reactions", ({detail: frame}) => {
+    for (const {entry, emoji, count} of frame.counts || []) {
+      const target = entry === null ? root : byId.get(entry);
+      const row = target && target.querySelector(":scope > .liverooms-reactions");
+      showReactions(row, emoji, count);
+    }
   });
   blog.addEventListener("presence", ({detail: frame}) => {
     const node = part(root, "readers");
