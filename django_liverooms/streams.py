@@ -692,7 +692,7 @@ def live_entries(blog: LiveBlog, limit: int) -> LivePage:
     them: up to ``limit`` pinned ones, then the latest ``limit`` others, each
     by the seq of their publication; and up to ``limit`` key entries."""
     limit = max(limit, 0)
-    last_seq = _last_seq(blog)
+    last_seq = current_seq(blog)
     rows = _live_rows(blog, last_seq)
     pinned = _shown(rows.filter(pinned=True)[:limit])
     others = _shown(rows.filter(pinned=False)[:limit])
