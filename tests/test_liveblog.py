@@ -146,12 +146,12 @@ def structured_data(html):
 
 @pytest.mark.django_db
 def test_the_widget_carries_live_blog_posting_structured_data():
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
     blog = make_blog()
     blog.description = "All the action"
-    blog.coverage_start = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
-    blog.coverage_end = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+    blog.coverage_start = datetime(2026, 12, 1, 15, 0, tzinfo=timezone.utc)
+    blog.coverage_end = datetime(2026, 12, 1, 17, 0, tzinfo=timezone.utc)
     blog.save()
     author = make_user(first_name="Ada", last_name="Reporter")
     first = publish_entry(blog, title="Kick-off", author=author)
@@ -279,13 +279,13 @@ def test_a_change_of_status_is_an_event_with_a_seq():
 
 @pytest.mark.django_db
 def test_the_widget_renders_the_status():
-    from datetime import UTC, datetime
+    from datetime import datetime, timezone
 
     blog = LiveBlog.objects.create(
         slug="match-day",
         title="Match day",
         status="upcoming",
-        coverage_start=datetime(2026, 12, 24, 18, 0, tzinfo=UTC),
+        coverage_start=datetime(2026, 12, 24, 18, 0, tzinfo=timezone.utc),
     )
     html = render('{% liverooms_liveblog "match-day" %}')
     assert (
