@@ -544,10 +544,12 @@ class Entry(StreamItem, StatusModel):
         with transaction.atomic(using=using, savepoint=False):
             super().save(*args, **kwargs)
             if marked and was_live and self.is_live:
-                from .streams import record_event
+                from .streams import record_change
 
+                # The entry's earlier ``entry`` frame gets the marks too, so a
+                # reader paging back ("load older entries") sees them.
                 frame = protocol.entry_marked(id=self.pk, pinned=self.pinned, key=self.key)
-                record_event(self.blog, frame, object_id=self.pk)
+                record_change(self.blog, frame, object_id=self.pk)
 
     def pin(self, pinned: bool = True) -> None:
         """Pin the entry (shown first); ``pin(False)`` unpins it. Live readers

@@ -505,9 +505,9 @@ def shown_name(name: str, limit: int = NAME_MAX_LENGTH) -> str:
 
 def change_of(frame_type: str) -> tuple[str, str] | None:
     """``("message", "deleted")`` for ``"message.deleted"``; None unless the
-    type ends in ``.deleted`` or ``.edited``."""
+    type ends in ``.deleted``, ``.edited`` or ``.marked``."""
     family, dot, change = frame_type.rpartition(".")
-    if dot and family and change in ("deleted", "edited"):
+    if dot and family and change in ("deleted", "edited", "marked"):
         return family, change
     return None
 
@@ -549,6 +549,20 @@ def with_current_text(frame: dict[str, Any], edit: dict[str, Any]) -> dict[str, 
             out[key] = value
     if "edited" in edit:
         out["edited"] = edit["edited"]
+    return out
+
+
+def with_current_marks(frame: dict[str, Any], marked: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``entry`` frame carrying the marks of a later ``entry.marked``
+    (``pinned`` and ``key`` present only when true, as :func:`entry` has them)."""
+    if frame.get("type") != "entry" or frame.get("redacted"):
+        return frame
+    out = dict(frame)
+    for mark in ("pinned", "key"):
+        if marked.get(mark):
+            out[mark] = True
+        else:
+            out.pop(mark, None)
     return out
 
 

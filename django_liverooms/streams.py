@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from . import protocol
 from .broadcast import Broadcast, publish, publish_many
+from .conf import conf
 from .models import LiveBlog, Message, Room, RoomEvent, RoomMute, Stream
 
 STREAM_MODELS: dict[str, type[Stream]] = {"chat": Room, "liveblog": LiveBlog}
@@ -64,7 +65,8 @@ def record_change(
     and, in the same transaction, rewrite the object's earlier events.
 
     A ``<family>.deleted`` frame redacts them (``redact_fields`` blanked,
-    ``"redacted": true``); a ``<family>.edited`` frame gives them its text.
+    ``"redacted": true``); a ``<family>.edited`` frame gives them its text;
+    an ``entry.marked`` frame gives the ``entry`` frame its marks.
     The earlier frames are those of the same object whose type is
     ``<family>`` or ``<family>.<anything>``, so that two models pushing into
     one stream with the same pks never touch each other's events.
@@ -78,6 +80,8 @@ def record_change(
             family, kind = change
             if kind == "deleted":
                 rewrite = partial(protocol.redacted, fields=redact_fields)
+            elif kind == "marked":
+                rewrite = partial(protocol.with_current_marks, marked=frame)
             else:
                 rewrite = partial(protocol.with_current_text, edit=frame)
             rewrite_events(stream, [object_id], family, rewrite, before_seq=seq)
@@ -406,6 +410,11 @@ def _history(
     )
 
 
+def default_page_size() -> int:
+    """A history page without ``?limit=`` (and the widget's "load older" page)."""
+    return min(conf.HISTORY_LIMIT, conf.HTTP_HISTORY_MAX_LIMIT) or 1
+
+
 def read_page(stream: Stream, *, after: int | None, before: int | None, limit: int) -> History:
     """A page of the HTTP history API: ``limit`` events after ``after``, or before ``before``.
 
@@ -663,6 +672,7 @@ class LivePage:
     last_seq: int
     entries: list[ShownEntry]
     key_entries: list[ShownEntry]
+    older: bool  # more live entries than shown: the widget offers "load older entries"
 
 
 def _live_rows(blog: LiveBlog, last_seq: int) -> Any:
@@ -695,9 +705,9 @@ def live_entries(blog: LiveBlog, limit: int) -> LivePage:
     last_seq = current_seq(blog)
     rows = _live_rows(blog, last_seq)
     pinned = _shown(rows.filter(pinned=True)[:limit])
-    others = _shown(rows.filter(pinned=False)[:limit])
+    others = _shown(rows.filter(pinned=False)[: limit + 1])
     keys = _shown(rows.filter(key=True)[:limit])
-    return LivePage(last_seq, pinned + others, keys)
+    return LivePage(last_seq, pinned + others[:limit], keys, older=len(others) > limit)
 
 
 def due_entries(now: Any = None) -> list[int]:

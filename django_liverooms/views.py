@@ -116,7 +116,7 @@ def _read_history(
     try:
         after = _int_param(request, "after", None, 0, protocol.MAX_SEQ)
         before = _int_param(request, "before", None, 1, protocol.MAX_SEQ)
-        limit = _int_param(request, "limit", min(conf.HISTORY_LIMIT, max_limit) or 1, 1, max_limit)
+        limit = _int_param(request, "limit", streams.default_page_size(), 1, max_limit)
     except ValueError as exc:
         return _error(400, protocol.BAD_FRAME, str(exc))
     if after is not None and before is not None:

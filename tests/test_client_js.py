@@ -300,6 +300,26 @@ def test_an_incomplete_resume_pages_the_http_history(page):
     ]
 
 
+def test_load_older_pages_back_from_the_oldest_seq_without_emitting(page):
+    connect_and_welcome(page, 12, [11, 12])
+    author = {"id": 2, "name": "bob"}
+    older = [
+        {"type": "message", "seq": seq, "id": seq, "slug": "lobby", "body": "old", "author": author}
+        for seq in (9, 10)
+    ]
+    page.history.extend([{"items": older, "complete": False}, {"items": [], "complete": True}])
+    first = page.evaluate("() => c.loadOlder({limit: 2})")
+    assert [f["seq"] for f in first["items"]] == [9, 10] and first["complete"] is False
+    assert run(page, "return c.oldestSeq") == 9
+    second = page.evaluate("() => c.loadOlder()")
+    assert second == {"items": [], "complete": True}
+    assert page.history_requests == [
+        "/live/chat/lobby/messages?before=11&limit=2",
+        "/live/chat/lobby/messages?before=9&limit=200",
+    ]
+    assert run(page, "return seqs()") == [11, 12]  # returned, not emitted as live frames
+
+
 def test_history_gone_resets(page):
     connect_and_welcome(page, 2, [1, 2])
     run(page, "sockets[0].shut(1006)")

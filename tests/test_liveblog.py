@@ -125,6 +125,30 @@ def test_at_most_history_limit_entries_are_rendered():
 
 
 @pytest.mark.django_db
+@override_settings(LIVEROOMS={"HISTORY_LIMIT": 3})
+def test_the_widget_offers_older_entries_only_when_there_are_more(client):
+    blog = make_blog()
+    entries = [publish_entry(blog, title=f"E{i}") for i in range(3)]
+    config = widget_config(render('{% liverooms_liveblog "match-day" %}'))
+    assert config["older"] is False and config["page_size"] == 3
+    entries[2].pin()  # shown first whatever its age: not counted against the limit
+    entries.append(publish_entry(blog, title="E3"))
+    config = widget_config(render('{% liverooms_liveblog "match-day" %}'))
+    assert config["older"] is False
+    entries.append(publish_entry(blog, title="E4"))
+    config = widget_config(render('{% liverooms_liveblog "match-day" %}'))
+    assert config["older"] is True
+    # What the widget then reads: the events before the oldest entry shown.
+    html = render('{% liverooms_liveblog "match-day" %}')
+    oldest_shown = min(seq for entry_id, seq in articles(html) if entry_id != entries[2].pk)
+    response = client.get(f"/live/liveblog/match-day/entries?before={oldest_shown}")
+    assert response.status_code == 200
+    page = response.json()
+    assert [f["id"] for f in page["items"] if f["type"] == "entry"] == [entries[0].pk]
+    assert page["complete"] is True
+
+
+@pytest.mark.django_db
 def test_a_pruned_entry_event_still_renders_the_entry():
     from django_liverooms import streams
 
@@ -368,6 +392,21 @@ def test_a_draft_carries_its_marks_into_its_entry_frame():
     plain = publish_entry(blog)
     assert "pinned" not in frames(blog)[-1] and "key" not in frames(blog)[-1]
     assert frames(blog)[-1]["id"] == plain.pk
+
+
+@pytest.mark.django_db
+def test_the_entry_frame_keeps_the_current_marks_for_paging_back():
+    blog = make_blog()
+    entry = publish_entry(blog)
+    entry.pin()
+    entry.mark_key()
+    [stored] = frames(blog, "entry")
+    assert stored["pinned"] is True and stored["key"] is True
+    entry.unpin()
+    [stored] = frames(blog, "entry")
+    assert "pinned" not in stored and stored["key"] is True
+    # The marked events stay as they were: each tells its own change.
+    assert [f["pinned"] for f in frames(blog, "entry.marked")] == [True, True, False]
 
 
 @pytest.mark.django_db

@@ -217,6 +217,50 @@ def test_a_scheduled_entry_appears_at_its_time(browser, example):
     page.close()
 
 
+def test_load_older_entries_pages_back_with_current_text_and_marks(browser, example):
+    # 55 entries: the page renders the latest 50 (HISTORY_LIMIT); the oldest
+    # five, one since edited, one marked key, one deleted, are paged in.
+    example.shell(
+        "from django_liverooms.models import Entry, LiveBlog\n"
+        "blog = LiveBlog.objects.create(slug='archive', title='Archive')\n"
+        "entries = [Entry.objects.create(blog=blog, title=f'Entry {n}', body=f'<p>text {n}</p>',"
+        " status='published') for n in range(1, 56)]\n"
+        "entries[0].mark_key()\n"
+        "entries[1].title = 'Entry 2, edited'\n"
+        "entries[1].save()\n"
+        "entries[2].delete()\n"
+    )
+    page = browser.new_page()
+    page.goto(url(example, "/liveblog/archive/"))
+    wait_until_open(page)
+    shown = titles(page)
+    assert shown == [f"Entry {n}" for n in range(55, 5, -1)]
+    older = page.locator("[data-liverooms-older]")
+    assert older.is_visible() and older.inner_text() == "Load older entries"
+
+    older.click()
+    page.wait_for_function("document.querySelector('[data-liverooms-older]').hidden")
+    assert titles(page) == [*shown, "Entry 5", "Entry 4", "Entry 2, edited", "Entry 1"]
+    oldest = page.locator(".liverooms-entry").last
+    assert oldest.locator(".liverooms-key-label").is_visible()
+    assert oldest.locator(".liverooms-entry-body").inner_text() == "text 1"
+    assert "<p>text 3</p>" not in page.content()
+    ids = page.evaluate("[...document.querySelectorAll('.liverooms-entry')].map(a => a.id)")
+    assert len(ids) == len(set(ids)) == 54
+
+    # Live entries still go on top.
+    example.shell(
+        "from django_liverooms.models import Entry, LiveBlog\n"
+        "Entry.objects.create(blog=LiveBlog.objects.get(slug='archive'), title='Entry 56',"
+        " body='<p>live</p>', status='published')\n"
+    )
+    page.wait_for_function(
+        "document.querySelector('.liverooms-entry-title').textContent === 'Entry 56'"
+    )
+    assert titles(page)[-1] == "Entry 1"
+    page.close()
+
+
 def test_new_entries_banner_and_title_count_while_scrolled_away(browser, example):
     page = browser.new_page(viewport={"width": 800, "height": 300})
     page.goto(url(example, "/liveblog/match-day/"))

@@ -75,6 +75,9 @@ STRINGS = {
     "new_entries": _("{count} new entries"),
     "react": _("React with {emoji}"),
     "embed_title": _("Embedded content from {provider}"),
+    "load_older": _("Load older entries"),
+    "error_load_older": _("Older entries could not be loaded ({detail}). Try again."),
+    "loading": _("Loading…"),
 }
 
 KINDS = {
@@ -163,6 +166,8 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
     if kind == "liveblog":
         context_data.update(liveblog_context(stream, request, _nonce(context)))
         config["after"] = context_data["after"]
+        config["older"] = context_data["older"]
+        config["page_size"] = streams.default_page_size()
         config["reactions"] = reactions.allowed()
     context_data["config"] = json_script(config)
     return render_to_string(template_name, context_data, request=request)
@@ -211,6 +216,7 @@ def liveblog_context(blog: Any, request: Any, nonce: str | None) -> dict[str, An
         "entries": [shown_entry(shown) for shown in page.entries],
         "key_entries": [shown_entry(shown) for shown in page.key_entries],
         "after": page.last_seq,
+        "older": page.older,
         "status_text": STRINGS.get(f"status_{blog.status}", blog.status),
         "structured_data": structured.ld_json_script(data, nonce),
     }

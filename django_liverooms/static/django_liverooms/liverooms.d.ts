@@ -94,6 +94,13 @@ export interface Frame {
   [field: string]: unknown;
 }
 
+/** A page of older events (Connection.loadOlder), oldest first. */
+export interface OlderPage {
+  items: Frame[];
+  /** Nothing older is kept. */
+  complete: boolean;
+}
+
 export type State = "connecting" | "open" | "offline" | "closed";
 
 export interface Status {
@@ -162,6 +169,8 @@ export declare class Connection extends EventTarget {
   readonly options: Required<ConnectOptions>;
   /** The greatest seq delivered. */
   readonly lastSeq: number;
+  /** The smallest seq delivered or loaded by loadOlder() (0: none yet). */
+  readonly oldestSeq: number;
   readonly user: User | null;
   readonly canPost: boolean;
   readonly canModerate: boolean;
@@ -175,6 +184,9 @@ export declare class Connection extends EventTarget {
   typing(): boolean;
   /** Send any frame now; false when not connected. */
   sendFrame(frame: Frame): boolean;
+  /** Scroll-back over the HTTP history API (needs historyUrl): the `limit`
+   * events before `before` (default: oldestSeq), returned, not emitted. */
+  loadOlder(options?: { before?: number; limit?: number }): Promise<OlderPage>;
   /** Close for good. */
   close(): void;
   addEventListener<K extends keyof ConnectionEventMap>(

@@ -103,6 +103,8 @@ export class Connection extends EventTarget {
     this.options = {...DEFAULTS, ...options};
     /** The greatest seq delivered. */
     this.lastSeq = Number(this.options.after) || 0;
+    /** The smallest seq delivered or loaded by loadOlder() (0: none yet). */
+    this.oldestSeq = 0;
     /** welcome.user, welcome.can_post and welcome.can_moderate of the current connection. */
     this.user = null;
     this.canPost = false;
@@ -414,6 +416,7 @@ export class Connection extends EventTarget {
 
   _deliver(frame) {
     this.lastSeq = frame.seq;
+    if (!this.oldestSeq || frame.seq < this.oldestSeq) this.oldestSeq = frame.seq;
     this._ack(frame);
     this._emit(frame.type, frame);
   }
@@ -427,6 +430,7 @@ export class Connection extends EventTarget {
   _error(frame) {
     if (frame.code === "history_gone") {
       this.lastSeq = 0;
+      this.oldestSeq = 0;
       this._resuming = false;
       this._early.clear();
       this._emit("reset", frame);
@@ -468,6 +472,29 @@ export class Connection extends EventTarget {
       for (const item of page.items) this._accept(item, true);
       if (page.complete || page.items.length === 0) return;
     }
+  }
+
+  /**
+   * Scroll-back: the `limit` events before seq `before` (default: the oldest
+   * seen), oldest first, from the HTTP history API. Resolves to
+   * {items, complete}; `complete` is true when nothing older is kept. The
+   * items are returned, not emitted: live frames keep their order.
+   */
+  async loadOlder({before = this.oldestSeq, limit = this.options.historyPageSize} = {}) {
+    const url = this.options.historyUrl;
+    if (!url) throw new TypeError("loadOlder() needs the historyUrl option");
+    if (!before || before <= 1) return {items: [], complete: true};
+    const query = "before=" + before + "&limit=" + limit;
+    const response = await fetch(url + (url.includes("?") ? "&" : "?") + query, {
+      credentials: "same-origin",
+      headers: {Accept: "application/json"},
+    });
+    if (!response.ok) throw new Error("history: HTTP " + response.status);
+    const page = await response.json();
+    if (page.items.length && (!this.oldestSeq || page.items[0].seq < this.oldestSeq)) {
+      this.oldestSeq = page.items[0].seq;
+    }
+    return {items: page.items, complete: Boolean(page.complete) || page.items.length === 0};
   }
 
   // Send whatever is pending (on connect, and again after ackTimeout).

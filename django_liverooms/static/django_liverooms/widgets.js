@@ -303,6 +303,8 @@ function mountLiveBlog(root, config) {
   let live = false; // the first history is shown; later entries are "new"
   let unread = 0; // entries that arrived while the reader was away from the top
   let pageTitle = null; // document.title before the unread count went in
+  const older = part(root, "older");
+  let olderBefore = 0; // "load older entries" goes on before this seq (0: the oldest article's)
 
   // The entries the server rendered are taken over as they are: the
   // connection resumes after the seq they were read at (config.after), and an
@@ -322,9 +324,9 @@ function mountLiveBlog(root, config) {
     if (empty) empty.hidden = container.children.length > 0;
   }
 
-  function insert(article, seq) {
+  function insert(article, seq, isNew) {
     article.dataset.seq = seq;
-    if (live) article.classList.add("liverooms-new");
+    if (isNew) article.classList.add("liverooms-new");
     placeIn(container, article, comesBefore);
   }
 
@@ -483,7 +485,19 @@ function mountLiveBlog(root, config) {
     if (keys) keys.replaceChildren();
     if (summary) summary.hidden = true;
     live = false;
+    olderBefore = 0;
   });
+  function showEntry(frame, isNew) {
+    const article = entryArticle(frame);
+    fill(article, frame);
+    mark(article, frame.pinned, frame.key);
+    addReactionRow(article);
+    byId.set(frame.id, article);
+    insert(article, frame.seq, isNew);
+    updateSummary(frame.id, article);
+    updateEmpty();
+  }
+
   blog.addEventListener("entry", ({detail: frame}) => {
     const old = byId.get(frame.id); // republished
     if (old) old.remove();
@@ -493,16 +507,55 @@ function mountLiveBlog(root, config) {
       updateSummary(frame.id, null);
       return updateEmpty();
     }
-    const article = entryArticle(frame);
-    fill(article, frame);
-    mark(article, frame.pinned, frame.key);
-    addReactionRow(article);
-    byId.set(frame.id, article);
-    insert(article, frame.seq);
-    updateSummary(frame.id, article);
-    updateEmpty();
+    showEntry(frame, live);
     if (!old) arrived();
   });
+
+  // "Load older entries": pages back through the HTTP history API from the
+  // oldest entry shown (pinned ones are shown whatever their age). The
+  // stored entry frames carry each entry's current text and marks.
+
+  function oldestShownSeq() {
+    let oldest = blog.lastSeq + 1;
+    for (const article of byId.values()) {
+      const seq = Number(article.dataset.seq);
+      if (seq && !article.hasAttribute("data-pinned") && seq < oldest) oldest = seq;
+    }
+    return oldest;
+  }
+
+  async function loadOlder() {
+    older.disabled = true;
+    older.textContent = strings.loading;
+    let before = olderBefore || oldestShownSeq();
+    let complete = false;
+    try {
+      // Until a page's worth of entries is shown (other events are skipped),
+      // at most ten requests per click.
+      let added = 0;
+      for (let request = 0; request < 10 && added < config.page_size && !complete; request++) {
+        const page = await blog.loadOlder({before, limit: config.page_size});
+        complete = page.complete;
+        for (const frame of page.items) {
+          if (frame.type !== "entry" || frame.redacted || byId.has(frame.id)) continue;
+          showEntry(frame, false);
+          added += 1;
+        }
+        if (page.items.length) before = page.items[0].seq;
+      }
+      olderBefore = before;
+    } catch (error) {
+      showError(root, strings, {type: "error", code: "load_older", detail: error.message});
+    }
+    older.hidden = complete;
+    older.disabled = false;
+    older.textContent = strings.load_older;
+  }
+
+  if (older && config.older && config.history) {
+    older.hidden = false;
+    older.addEventListener("click", loadOlder);
+  }
   blog.addEventListener("entry.edited", ({detail: frame}) => {
     const article = byId.get(frame.id);
     if (!article) return;
