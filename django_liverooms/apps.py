@@ -8,7 +8,8 @@ class LiveroomsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import bridge, checks, revoke  # noqa: F401  (checks register on import)
+        from . import bridge, checks, revoke, scheduling  # noqa: F401  (checks register on import)
 
         bridge.connect_builtin_models()
         revoke.connect_signals()
+        scheduling.connect_signals()

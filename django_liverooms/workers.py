@@ -1,4 +1,5 @@
-"""Worker persistence: chat messages stored by ``manage.py runworker``.
+"""Worker persistence: chat messages stored by ``manage.py runworker``
+(which also publishes scheduled entries at their time: scheduling.py).
 
 With ``LIVEROOMS["PERSISTENCE"] = "worker"`` a chat consumer hands each
 message to the ``LIVEROOMS["PERSIST_CHANNEL"]`` channel instead of storing it
@@ -27,7 +28,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import router, transaction
 
-from . import broadcast, protocol, streams
+from . import broadcast, protocol, scheduling, streams
 from .conf import conf
 from .models import Room
 
@@ -132,8 +133,20 @@ class PersistWorker(AsyncConsumer):
 
     waiting: list[dict[str, Any]]
     storer: asyncio.Future[None] | None = None
+    due: scheduling.DueTimers | None = None
+
+    def _due_timers(self) -> scheduling.DueTimers:
+        if self.due is None:
+            self.due = scheduling.DueTimers()
+            self.due.sweep_once()  # entries that came due while no worker ran
+        return self.due
+
+    async def liverooms_schedule(self, event: dict[str, Any]) -> None:
+        """A scheduled entry's time (scheduling.py): publish what is due then."""
+        self._due_timers().arm(event.get("at"))
 
     async def liverooms_persist(self, event: dict[str, Any]) -> None:
+        self._due_timers()
         # Returns at once so the worker keeps taking events off the layer
         # while a round is stored; waits only when a full batch is waiting.
         if self.storer is None:

@@ -7,6 +7,7 @@ reaches readers of a running server, and two server processes act as one.
 import asyncio
 import json
 import sys
+import time
 import urllib.request
 import uuid
 from contextlib import contextmanager
@@ -131,6 +132,23 @@ async def test_worker_mode_with_runworker(tmp_path, redis_url):
         )
         assert stored.strip() == "stored by a worker"
         await sender.close()
+
+        # The worker publishes a scheduled entry at its time, with no cron.
+        reader, _, _ = await open_stream(port, "/ws/liveblog/match-day/")
+        due = await asyncio.to_thread(
+            s.shell,
+            "from datetime import timedelta\n"
+            "from django.utils import timezone\n"
+            "from django_liverooms.models import Entry, LiveBlog\n"
+            "when = timezone.now() + timedelta(seconds=2)\n"
+            "Entry.objects.create(blog=LiveBlog.objects.get(), title='On time', body='<p>x</p>',"
+            " status='published', publish_at=when)\n"
+            "print(when.timestamp())\n",
+        )
+        entry = await recv(reader, timeout=15)
+        assert (entry["type"], entry["title"]) == ("entry", "On time")
+        assert time.time() >= float(due)
+        await reader.close()
 
 
 def session_cookie(site, username):
