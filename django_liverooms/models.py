@@ -432,7 +432,8 @@ class Entry(StreamItem, StatusModel):
     """A live blog entry. Only published, not removed entries are live.
 
     A *scheduled* entry goes live at ``publish_at``, when
-    ``manage.py liverooms_publish_due`` (cron, or ``--every``) publishes it:
+    ``manage.py liverooms_publish_due`` (cron, or ``--every``) or the worker
+    (scheduling.py) publishes it:
     its ``entry`` event is sent then, never before."""
 
     STATUS = Choices(

@@ -57,6 +57,23 @@ async def test_a_pin_reaches_websocket_readers(blog):
     await reader.disconnect()
 
 
+async def test_a_pin_reaches_sse_readers_and_the_history_carries_the_marks(blog):
+    entry = await database_sync_to_async(publish_entry)(blog)
+    sse = await open_stream()
+    await sse.event()  # welcome
+    assert (await sse.event())[1]["type"] == "entry"
+    await database_sync_to_async(entry.mark_key)()
+    seq, frame = await sse.event()
+    assert (seq, frame) == (
+        2,
+        {"type": "entry.marked", "seq": 2, "id": entry.pk, "pinned": False, "key": True},
+    )
+    await sse.close()
+    # A reader connecting now replays the entry frame with its current marks.
+    _, history = await client("/ws/liveblog/match-day/").open()
+    assert history["items"][0]["key"] is True and "pinned" not in history["items"][0]
+
+
 async def test_a_scheduled_entry_reaches_readers_when_published_not_before(blog):
     from datetime import timedelta
 
