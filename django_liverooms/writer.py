@@ -99,7 +99,10 @@ class Writer:
             logger.warning(
                 "liverooms: a batch of %d failed (%r); storing one by one", len(batch), exc
             )
-            await asyncio.gather(*(self._store_one(write) for write in batch))
+            # In turn: each is stored and broadcast before the next, so the
+            # broadcasts leave in seq order (concurrent ones could overtake).
+            for write in batch:
+                await self._store_one(write)
             return
         sent = await broadcast.apublish(outbox)
         for write, outcome in zip(batch, outcomes, strict=True):
