@@ -206,7 +206,8 @@ def post_messages(batch: list[NewMessage]) -> list[Posted]:
     if not connections[using].features.can_return_rows_from_bulk_insert:
         raise NotSupportedError("bulk inserts do not return primary keys on this database")
     results: list[Posted | None] = [None] * len(batch)
-    with transaction.atomic(using=using):
+    # No savepoint inside the writer's transaction: a failure fails the batch anyway.
+    with transaction.atomic(using=using, savepoint=False):
         fresh = _answer_repeats(batch, results)
         if fresh:
             counts: dict[int, int] = {}
@@ -247,7 +248,8 @@ def _allocate_room_seqs(counts: dict[int, int], using: str) -> dict[int, int]:
         last_seq=F("last_seq")
         + Case(*(When(pk=pk, then=Value(n)) for pk, n in counts.items()), default=Value(0))
     )
-    return {pk: last - counts[pk] + 1 for pk, last in rooms.values_list("pk", "last_seq")}
+    read = rooms.order_by().values_list("pk", "last_seq")
+    return {pk: last - counts[pk] + 1 for pk, last in read}
 
 
 def _answer_repeats(batch: list[NewMessage], results: list[Posted | None]) -> list[int]:

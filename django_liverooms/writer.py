@@ -39,6 +39,7 @@ class Poster(Protocol):
     """What the writer needs from a chat consumer."""
 
     sender: streams.Sender
+    stream: Any  # the Room it posts to
 
     def check_can_post(self, client_id: str | None, streams_now: dict[Any, Any]) -> Any: ...
 
@@ -137,6 +138,12 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
     indexes: list[int] = []
     # The broadcasts are sent from the event loop once the transaction commits.
     with broadcast.collect() as outbox, transaction.atomic(using=router.db_for_write(Message)):
+        # Every room of the batch read in one query (reader_now takes them from here).
+        kinds = {type(write.poster.stream) for write in batch}
+        for kind in kinds:
+            pks = {write.poster.stream.pk for write in batch if type(write.poster.stream) is kind}
+            for pk, stream in kind._default_manager.in_bulk(pks).items():
+                rooms[(kind, pk)] = stream
         for index, write in enumerate(batch):
             key = id(write.poster)
             if key not in allowed:

@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 from django.db import IntegrityError
 from django.test import override_settings
 
-from django_liverooms import streams
+from django_liverooms import protocol, streams
 from django_liverooms.models import Message, RoomMute
 
 from .factories import make_room, make_user
@@ -183,3 +183,37 @@ def test_a_batch_costs_the_same_statements_whatever_it_holds(django_assert_max_n
     for room in rooms:
         history = streams.read_history(room, after=None, limit=50)
         assert history.seqs == tuple(range(1, 11))
+
+
+@override_settings(LIVEROOMS={"ANONYMOUS_CHAT": True})
+def test_the_checks_of_a_batch_read_each_room_once_whatever_the_rooms(
+    django_assert_max_num_queries,
+):
+    from django.contrib.auth.models import AnonymousUser
+
+    from django_liverooms import writer
+    from django_liverooms.consumers import ChatConsumer
+    from django_liverooms.policy import CachedVerdict
+    from django_liverooms.streams import Sender
+
+    def poster(room, n):
+        chat = ChatConsumer()
+        chat.user, chat.stream, chat.scope = AnonymousUser(), room, {"type": "websocket"}
+        chat.may_post = CachedVerdict(True)
+        chat.sender = Sender(user=None, name=f"Guest {n}", key=f"session:{n}")
+        return chat
+
+    def batch_of(rooms):
+        writes = []
+        for n in range(20):
+            command = protocol.SendMessage(body=f"body {n}", client_id=f"c{n}-{len(rooms)}")
+            writes.append(writer.Write(poster(rooms[n % len(rooms)], n), command, done=None))
+        return writes
+
+    rooms = [make_room(f"room-{n}", f"Room {n}") for n in range(10)]
+    # The rooms read in one query, then the statements of post_messages (and
+    # the transaction's own) whatever the number of rooms.
+    for some in (rooms[:1], rooms):
+        with django_assert_max_num_queries(9):
+            outcomes, _ = writer.store_batch(batch_of(some))
+        assert not [o for o in outcomes if isinstance(o, Exception)]
