@@ -28,6 +28,15 @@ FRAME_EVENT = "liverooms.frame"
 FRAMES_EVENT = "liverooms.frames"
 # A frame for one connection only, forwarded without the seq check.
 REPLY_EVENT = "liverooms.reply"
+# Under process fan-out, a batch of group commit goes as one channel-layer
+# message to every process's hub (the group below), whatever the number of
+# rooms it touches: ``groups`` is a list of [group, [[seq, text], ...]].
+# Each hub delivers the rooms it has sockets in and ignores the others.
+BATCH_EVENT = "liverooms.batch"
+BATCH_GROUP = "liverooms.batches"
+# A batch event carries at most about this much frame text; a bigger batch
+# is split (between rooms, never inside one room's frames).
+BATCH_EVENT_BYTES = 256 * 1024
 
 
 def group_name(kind: str, stream_id: int) -> str:
@@ -81,14 +90,40 @@ def publish(broadcast: Broadcast) -> None:
     async_to_sync(apublish)([broadcast])
 
 
-def publish_many(group: str, frames: list[tuple[int, str]]) -> None:
-    """Send committed events of one group as one channel-layer message."""
-    event = {"type": FRAMES_EVENT, "group": group, "frames": [list(f) for f in frames]}
+def publish_many(frames_by_group: dict[str, list[tuple[int, str]]]) -> None:
+    """Send committed events of several groups (a batch of group commit).
+
+    Under process fan-out: one channel-layer message per ``BATCH_EVENT_BYTES``
+    of frames, to every hub, instead of one per room (each costs Redis round
+    trips and a receive in every process in the room). Under consumer
+    fan-out the sockets are the group members: one message per group.
+    """
+    batches = _batch_events(frames_by_group)
     box = _outbox.get()
     if box is not None:
-        box.append(Batch(group, event))
+        box.extend(batches)
         return
-    async_to_sync(apublish)([Batch(group, event)])
+    async_to_sync(apublish)(batches)
+
+
+def _batch_events(frames_by_group: dict[str, list[tuple[int, str]]]) -> list[Batch]:
+    if conf.FANOUT != "process":
+        return [
+            Batch(group, {"type": FRAMES_EVENT, "group": group, "frames": [list(f) for f in frames]})
+            for group, frames in frames_by_group.items()
+        ]
+    batches: list[Batch] = []
+    groups: list[list[Any]] = []
+    size = 0
+    for group, frames in frames_by_group.items():
+        if groups and size >= BATCH_EVENT_BYTES:
+            batches.append(Batch(BATCH_GROUP, {"type": BATCH_EVENT, "groups": groups}))
+            groups, size = [], 0
+        groups.append([group, [list(f) for f in frames]])
+        size += sum(len(text) for _, text in frames)
+    if groups:
+        batches.append(Batch(BATCH_GROUP, {"type": BATCH_EVENT, "groups": groups}))
+    return batches
 
 
 @dataclass(frozen=True)

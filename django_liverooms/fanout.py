@@ -46,7 +46,7 @@ import uuid
 from typing import Any, Protocol
 
 from . import _compat, runtime
-from .broadcast import FRAME_EVENT, FRAMES_EVENT
+from .broadcast import BATCH_EVENT, BATCH_GROUP, FRAME_EVENT, FRAMES_EVENT
 from .conf import conf
 from .layerwatch import LayerFailed, cancellable
 
@@ -103,7 +103,10 @@ class Hub:
             async with self.lock:
                 members = self.groups.get(group)
                 if members is None:
+                    first = not self.groups
                     await self._start()
+                    if first:  # batches of group commit come to every hub
+                        await self.layer.group_add(BATCH_GROUP, self.channel)
                     await self.layer.group_add(group, self.channel)
                     members = self.groups[group] = set()
         members.add(consumer)
@@ -139,6 +142,10 @@ class Hub:
             except Exception:
                 logger.warning("liverooms: fan-out could not leave %s", group, exc_info=True)
             if not self.groups:
+                try:
+                    await self.layer.group_discard(BATCH_GROUP, self.channel)
+                except Exception:
+                    logger.warning("liverooms: fan-out could not leave the batches", exc_info=True)
                 await self._stop()
 
     # Reading ----------------------------------------------------------------
@@ -179,6 +186,8 @@ class Hub:
                     self.deliver(event)
                 elif event.get("type") == FRAMES_EVENT:
                     self.deliver_many(event)
+                elif event.get("type") == BATCH_EVENT:
+                    self.deliver_batch(event)
                 elif event.get("type") == STOP_EVENT:
                     if not self.groups:
                         self.reader = None  # a join from now on starts a new reader
@@ -217,6 +226,12 @@ class Hub:
         for seq, text in event["frames"]:
             self.deliver({"group": group, "seq": seq, "text": text})
 
+    def deliver_batch(self, event: dict[str, Any]) -> None:
+        """A batch of group commit for every hub: the rooms with local members."""
+        for group, frames in event["groups"]:
+            if group in self.groups:
+                self.deliver_many({"group": group, "frames": frames})
+
     def forward(self, event: dict[str, Any]) -> None:
         """Any other group event (e.g. revoke.py's recheck) goes to each local
         member, to run its handler there: these are rare."""
@@ -234,7 +249,7 @@ class Hub:
         interval = min(DEFAULT_REFRESH, interval / 2) if interval else DEFAULT_REFRESH
         while True:
             await asyncio.sleep(interval)
-            for group in list(self.groups):
+            for group in [BATCH_GROUP, *self.groups]:
                 try:
                     await self.layer.group_add(group, self.channel)
                 except Exception:

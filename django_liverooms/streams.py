@@ -231,10 +231,7 @@ def post_messages(batch: list[NewMessage]) -> list[Posted]:
                 frames.setdefault(room.group_name, []).append((seq, text))
                 results[index] = Posted(message_id=message.pk, duplicate=False, frame=None)
             RoomEvent.objects.using(using).bulk_create(events)
-            for group, group_frames in frames.items():
-                transaction.on_commit(
-                    partial(publish_many, group, group_frames), using=using, robust=True
-                )
+            transaction.on_commit(partial(publish_many, frames), using=using, robust=True)
         _answer_repeats_within(batch, results)
     return results  # type: ignore[return-value]
 

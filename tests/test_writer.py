@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 from django.db import IntegrityError
 from django.test import override_settings
 
-from django_liverooms import protocol, streams
+from django_liverooms import broadcast, protocol, streams
 from django_liverooms.models import Message, RoomMute
 
 from .factories import make_room, make_user
@@ -50,17 +50,36 @@ def message(body, client_id):
     return {"type": "message", "body": body, "client_id": client_id}
 
 
+@pytest.fixture
+def group_sends(monkeypatch):
+    """The groups the channel layer was asked to send to."""
+    layer, sent = broadcast.layer(), []
+    real = layer.group_send
+
+    async def counting(group, message):
+        sent.append(group)
+        return await real(group, message)
+
+    monkeypatch.setattr(layer, "group_send", counting)
+    return sent
+
+
 @WIDE
 async def test_messages_from_many_sockets_and_rooms_are_one_batch_with_contiguous_seqs(
-    room, batches
+    room, batches, group_sends
 ):
     await database_sync_to_async(make_room)("annex", "Annex")
     lobby, annex = await open_chats(3), await open_chats(2, "annex")
+    group_sends.clear()
     for n, chat in enumerate(lobby + annex):
         await chat.send_frame(message(f"m{n}", f"c{n}"))
     seen_in_lobby = await frames(lobby[0], 3)
     seen_in_annex = await frames(annex[0], 2)
     assert batches == [5]
+    # Both rooms' frames in one channel-layer message, to every process's hub.
+    assert [g for g in group_sends if not g.startswith("liverooms.presence")] == [
+        broadcast.BATCH_GROUP
+    ]
     assert [f["seq"] for f in seen_in_lobby] == [1, 2, 3]
     assert [f["seq"] for f in seen_in_annex] == [1, 2]
     assert sorted(f["body"] for f in seen_in_lobby) == ["m0", "m1", "m2"]
@@ -69,6 +88,7 @@ async def test_messages_from_many_sockets_and_rooms_are_one_batch_with_contiguou
         assert await frames(chat, 3) == seen_in_lobby
     for chat in annex[1:]:
         assert await frames(chat, 2) == seen_in_annex
+    assert await lobby[0].receive_nothing(timeout=0.2)  # nothing of the annex's
     for chat in lobby + annex:
         await chat.disconnect()
     history = await database_sync_to_async(streams.read_history)(room, after=None, limit=10)
@@ -217,3 +237,20 @@ def test_the_checks_of_a_batch_read_each_room_once_whatever_the_rooms(
         with django_assert_max_num_queries(9):
             outcomes, _ = writer.store_batch(batch_of(some))
         assert not [o for o in outcomes if isinstance(o, Exception)]
+
+
+def test_a_batch_is_one_event_per_quarter_megabyte_under_process_fanout(settings):
+    frames = {f"liverooms.chat.{n}": [(1, "x" * 100_000), (2, "y")] for n in range(5)}
+    events = [b.event() for b in broadcast._batch_events(frames)]
+    # Split between rooms once the text passes BATCH_EVENT_BYTES, never inside one.
+    assert [[g for g, _ in e["groups"]] for e in events] == [
+        ["liverooms.chat.0", "liverooms.chat.1", "liverooms.chat.2"],
+        ["liverooms.chat.3", "liverooms.chat.4"],
+    ]
+    assert events[0]["type"] == broadcast.BATCH_EVENT
+    assert events[0]["groups"][0][1] == [[1, "x" * 100_000], [2, "y"]]
+    # Under consumer fan-out the sockets are the group members: one per group.
+    settings.LIVEROOMS = {"FANOUT": "consumer"}
+    by_group = broadcast._batch_events(frames)
+    assert [b.group for b in by_group] == list(frames)
+    assert by_group[0].event()["type"] == broadcast.FRAMES_EVENT
