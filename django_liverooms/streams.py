@@ -354,22 +354,26 @@ def _answer_repeats(batch: list[NewMessage], results: list[Posted | None], using
     keyed = {(m.room.pk, m.sender.key, m.client_id) for m in batch if m.client_id}
     stored: set[tuple[int, str, str]] = set()
     if keyed:
-        rooms = sorted({k[0] for k in keyed})
-        client_ids = sorted({k[2] for k in keyed})
+        # One equality per send, so each is an index lookup on the
+        # (room, sender_key, client_id) constraint, however long the room.
         connection = connections[using]
         quote = connection.ops.quote_name
-        room_id, client_id = (
-            quote(Message._meta.get_field(f).column) for f in ("room", "client_id")
-        )
-        columns = ", ".join([room_id, quote("sender_key"), client_id])
+        columns = [
+            quote(Message._meta.get_field(name).column)
+            for name in ("room", "sender_key", "client_id")
+        ]
+        match = "(" + " AND ".join(f"{column} = %s" for column in columns) + ")"
+        wanted = sorted(keyed)
+        size = (connection.features.max_query_params or 3000) // 3
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {columns} FROM {quote(Message._meta.db_table)} "
-                f"WHERE {room_id} IN ({', '.join(['%s'] * len(rooms))}) "
-                f"AND {client_id} IN ({', '.join(['%s'] * len(client_ids))})",
-                rooms + client_ids,
-            )
-            stored = {tuple(row) for row in cursor.fetchall()} & keyed  # type: ignore[misc]
+            for start in range(0, len(wanted), size):
+                chunk = wanted[start : start + size]
+                cursor.execute(
+                    f"SELECT {', '.join(columns)} FROM {quote(Message._meta.db_table)} "
+                    f"WHERE {' OR '.join([match] * len(chunk))}",
+                    [value for key in chunk for value in key],
+                )
+                stored.update(tuple(row) for row in cursor.fetchall())  # type: ignore[misc]
     fresh, seen = [], set()
     for index, new in enumerate(batch):
         key = (new.room.pk, new.sender.key, new.client_id)
