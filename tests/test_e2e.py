@@ -238,3 +238,42 @@ def test_a_reader_without_websockets_follows_the_blog_over_sse(browser, example)
     wait_for_entry(reader, "Over SSE")
     assert entry_titles(reader) == ["Over SSE", *shown]
     reader.context.close()
+
+
+def test_load_earlier_messages_pages_back_and_keeps_the_place(browser, example):
+    # 60 messages: the first history carries the latest 50 (HISTORY_LIMIT).
+    example.shell(
+        "from django_liverooms.models import Message, Room\n"
+        "room = Room.objects.create(slug='archive', title='Archive')\n"
+        "for n in range(1, 61):\n"
+        "    Message.objects.create(room=room, author_name='Bot', body=f'line {n}')\n"
+        "Message.objects.get(room=room, body='line 3').delete()\n"
+    )
+    page = open_page(browser, example, "/chat/archive/")
+    wait_for_message(page, "line 60")
+    # The latest 50 events: lines 12-60 and the deletion of line 3.
+    assert messages(page)[0] == ["Bot", "line 12"] and len(messages(page)) == 49
+    earlier = page.locator("[data-liverooms-earlier]")
+    assert earlier.is_visible() and earlier.inner_text() == "Load earlier messages"
+    page.evaluate("document.querySelector('.liverooms-messages').scrollTop = 0")
+    # Where a message is inside the scrolled list (the button above may go).
+    place_of = (
+        "body => { const list = document.querySelector('.liverooms-messages');"
+        " const li = [...list.children].find("
+        "li => li.querySelector('.liverooms-body').textContent === body);"
+        " return li.getBoundingClientRect().top - list.getBoundingClientRect().top; }"
+    )
+    top_before = page.evaluate(place_of, "line 12")
+    earlier.click()
+    page.wait_for_function("document.querySelector('[data-liverooms-earlier]').hidden")
+    shown = messages(page)
+    assert [body for _, body in shown[:11]] == [
+        "line 1",
+        "line 2",
+        "This message was deleted.",
+        *[f"line {n}" for n in range(4, 12)],
+    ]
+    assert len(shown) == 60
+    # The message that was at the top is where it was: nothing jumped.
+    assert abs(page.evaluate(place_of, "line 12") - top_before) < 2
+    page.context.close()

@@ -76,6 +76,8 @@ STRINGS = {
     "react": _("React with {emoji}"),
     "embed_title": _("Embedded content from {provider}"),
     "load_older": _("Load older entries"),
+    "load_earlier": _("Load earlier messages"),
+    "error_load_earlier": _("Earlier messages could not be loaded ({detail}). Try again."),
     "error_load_older": _("Older entries could not be loaded ({detail}). Try again."),
     "loading": _("Loading…"),
 }
@@ -157,6 +159,7 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
         "history": _reverse(history_url, slug),
         "stream": _reverse("liverooms:stream", slug) if kind == "liveblog" else None,
         "strings": {key: str(value) for key, value in STRINGS.items()},
+        "page_size": streams.default_page_size(),  # "load older/earlier"
     }
     context_data = {
         "stream": stream,
@@ -167,7 +170,6 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
         context_data.update(liveblog_context(stream, request, _nonce(context)))
         config["after"] = context_data["after"]
         config["older"] = context_data["older"]
-        config["page_size"] = streams.default_page_size()
         config["reactions"] = reactions.allowed()
     context_data["config"] = json_script(config)
     return render_to_string(template_name, context_data, request=request)

@@ -124,10 +124,10 @@ function mountChat(root, config) {
   room.addEventListener("reset", () => {
     list.replaceChildren();
     byId.clear();
+    firstHistory = true;
   });
 
-  room.addEventListener("message", ({detail: frame}) => {
-    const pending = frame.client_id && mine.get(frame.client_id);
+  function storedItem(frame) {
     const li = messageItem(frame.author.name, frame.body, isMine(frame) ? "liverooms-mine" : "");
     li.dataset.seq = frame.seq;
     li.append(timeEl(frame.created));
@@ -139,6 +139,46 @@ function mountChat(root, config) {
       li.append(el("span", "liverooms-edited", strings.edited));
     }
     byId.set(frame.id, li);
+    return li;
+  }
+
+  // "Load earlier messages": shown when the first history said older events
+  // exist; pages back through the HTTP history API, keeping the reader's place.
+  const earlier = part(root, "earlier");
+  let firstHistory = true;
+  room.addEventListener("frame", ({detail: frame}) => {
+    if (frame.type !== "history" || !firstHistory) return;
+    firstHistory = false;
+    if (earlier && config.history) earlier.hidden = frame.complete !== false;
+  });
+
+  async function loadEarlier() {
+    earlier.disabled = true;
+    earlier.textContent = strings.loading;
+    let complete = false;
+    try {
+      const first = list.querySelector(":scope > li[data-seq]");
+      const page = await room.loadOlder({
+        before: first ? Number(first.dataset.seq) : room.lastSeq + 1,
+        limit: config.page_size,
+      });
+      complete = page.complete;
+      const items = page.items.filter((frame) => frame.type === "message" && !byId.has(frame.id));
+      const fromBottom = list.scrollHeight - list.scrollTop;
+      list.prepend(...items.map(storedItem));
+      list.scrollTop = list.scrollHeight - fromBottom; // the same messages stay in view
+    } catch (error) {
+      showError(root, strings, {type: "error", code: "load_earlier", detail: error.message});
+    }
+    earlier.hidden = complete;
+    earlier.disabled = false;
+    earlier.textContent = strings.load_earlier;
+  }
+  if (earlier) earlier.addEventListener("click", loadEarlier);
+
+  room.addEventListener("message", ({detail: frame}) => {
+    const pending = frame.client_id && mine.get(frame.client_id);
+    const li = storedItem(frame);
     stickToBottom(() => {
       if (pending) pending.remove();
       mine.delete(frame.client_id);
