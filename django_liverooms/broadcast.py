@@ -109,7 +109,9 @@ def publish_many(frames_by_group: dict[str, list[tuple[int, str]]]) -> None:
 def _batch_events(frames_by_group: dict[str, list[tuple[int, str]]]) -> list[Batch]:
     if conf.FANOUT != "process":
         return [
-            Batch(group, {"type": FRAMES_EVENT, "group": group, "frames": [list(f) for f in frames]})
+            Batch(
+                group, {"type": FRAMES_EVENT, "group": group, "frames": [list(f) for f in frames]}
+            )
             for group, frames in frames_by_group.items()
         ]
     batches: list[Batch] = []
