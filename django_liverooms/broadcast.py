@@ -90,23 +90,14 @@ def publish(broadcast: Broadcast) -> None:
     async_to_sync(apublish)([broadcast])
 
 
-def publish_many(frames_by_group: dict[str, list[tuple[int, str]]]) -> None:
-    """Send committed events of several groups (a batch of group commit).
+def batch_events(frames_by_group: dict[str, list[tuple[int, str]]]) -> list[Batch]:
+    """The channel-layer messages of a group-commit batch's frames.
 
-    Under process fan-out: one channel-layer message per ``BATCH_EVENT_BYTES``
-    of frames, to every hub, instead of one per room (each costs Redis round
-    trips and a receive in every process in the room). Under consumer
-    fan-out the sockets are the group members: one message per group.
+    Under process fan-out: one message per ``BATCH_EVENT_BYTES`` of frames,
+    to every hub, instead of one per room (each costs Redis round trips and a
+    receive in every process in the room). Under consumer fan-out the
+    sockets are the group members: one message per group.
     """
-    batches = _batch_events(frames_by_group)
-    box = _outbox.get()
-    if box is not None:
-        box.extend(batches)
-        return
-    async_to_sync(apublish)(batches)
-
-
-def _batch_events(frames_by_group: dict[str, list[tuple[int, str]]]) -> list[Batch]:
     if conf.FANOUT != "process":
         return [
             Batch(
@@ -130,7 +121,7 @@ def _batch_events(frames_by_group: dict[str, list[tuple[int, str]]]) -> list[Bat
 
 @dataclass(frozen=True)
 class Batch:
-    """A ready channel-layer event for ``group`` (publish_many)."""
+    """A ready channel-layer event for ``group`` (batch_events)."""
 
     group: str
     payload: dict[str, Any]

@@ -16,7 +16,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from . import protocol
-from .broadcast import Broadcast, publish, publish_many
+from .broadcast import Broadcast, publish
 from .conf import conf
 from .models import LiveBlog, Message, Room, RoomEvent, RoomMute, Stream
 
@@ -186,7 +186,9 @@ class NewMessage:
     client_id: str | None
 
 
-def post_messages(batch: list[NewMessage]) -> list[Posted]:
+def post_messages(
+    batch: list[NewMessage],
+) -> tuple[list[Posted], dict[str, list[tuple[int, str]]]]:
     """Store a batch of chat messages in one transaction (group commit).
 
     The same guarantees as :func:`post_message`, message by message: stored
@@ -196,9 +198,12 @@ def post_messages(batch: list[NewMessage]) -> list[Posted]:
     whatever the batch holds: the repeats looked up at once, the rooms
     locked (in primary-key order, so that batches of other processes cannot
     deadlock with this one) and their seqs allocated together, one insert of
-    all the messages and one of all the events; and one broadcast per room
+    all the messages and one of all the events; and the frames per room
     carrying all its new frames.
 
+    Returns each send's outcome and the new frames by group, in seq order,
+    for the caller to broadcast once the transaction has committed
+    (``broadcast.batch_events``): nothing is broadcast from here.
     Raises IntegrityError if another process stored one of the ``client_id``
     meanwhile; the caller then stores the batch message by message.
     """
@@ -206,6 +211,7 @@ def post_messages(batch: list[NewMessage]) -> list[Posted]:
     if not connections[using].features.can_return_rows_from_bulk_insert:
         raise NotSupportedError("bulk inserts do not return primary keys on this database")
     results: list[Posted | None] = [None] * len(batch)
+    frames: dict[str, list[tuple[int, str]]] = {}
     # No savepoint inside the writer's transaction: a failure fails the batch anyway.
     with transaction.atomic(using=using, savepoint=False):
         fresh = _answer_repeats(batch, results, using)
@@ -225,7 +231,7 @@ def post_messages(batch: list[NewMessage]) -> list[Posted]:
                 using,
                 returning=True,
             )
-            events, frames = [], {}
+            events = []
             for index, message_id, when in zip(fresh, message_ids, created, strict=True):
                 new = batch[index]
                 room = new.room
@@ -244,9 +250,8 @@ def post_messages(batch: list[NewMessage]) -> list[Posted]:
                 frames.setdefault(room.group_name, []).append((seq, text))
                 results[index] = Posted(message_id=message_id, duplicate=False, frame=None)
             insert_rows(RoomEvent, EVENT_COLUMNS, events, using)
-            transaction.on_commit(partial(publish_many, frames), using=using, robust=True)
         _answer_repeats_within(batch, results)
-    return results  # type: ignore[return-value]
+    return results, frames  # type: ignore[return-value]
 
 
 MESSAGE_COLUMNS = (

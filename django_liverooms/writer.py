@@ -136,8 +136,9 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
     rooms: dict[Any, Any] = {}  # each room read once per batch (policy.reader_now)
     new: list[streams.NewMessage] = []
     indexes: list[int] = []
-    # The broadcasts are sent from the event loop once the transaction commits.
-    with broadcast.collect() as outbox, transaction.atomic(using=router.db_for_write(Message)):
+    # The broadcasts are sent from the event loop once the transaction has
+    # committed (an exception here rolls it back: nothing is sent).
+    with transaction.atomic(using=router.db_for_write(Message)):
         # Every room of the batch read in one query (reader_now takes them from here).
         kinds = {type(write.poster.stream) for write in batch}
         for kind in kinds:
@@ -163,9 +164,10 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
                 )
             )
             indexes.append(index)
-        for index, posted in zip(indexes, streams.post_messages(new), strict=True):
-            outcomes[index] = posted
-    return outcomes, outbox
+        posted, frames = streams.post_messages(new) if new else ([], {})
+        for index, outcome in zip(indexes, posted, strict=True):
+            outcomes[index] = outcome
+    return outcomes, broadcast.batch_events(frames)
 
 
 def writer() -> Writer:

@@ -198,8 +198,12 @@ def test_a_batch_costs_the_same_statements_whatever_it_holds(django_assert_max_n
     # The repeat lookup, the room locks, the seq update and read, two inserts
     # (and the transaction's own statements on some databases).
     with django_assert_max_num_queries(8):
-        posted = streams.post_messages(batch)
+        posted, frames = streams.post_messages(batch)
     assert [p.duplicate for p in posted] == [False] * 30
+    # Nothing broadcast from here: the frames per room, in seq order, for the caller.
+    assert {g: [seq for seq, _ in f] for g, f in frames.items()} == {
+        room.group_name: list(range(1, 11)) for room in rooms
+    }
     for room in rooms:
         history = streams.read_history(room, after=None, limit=50)
         assert history.seqs == tuple(range(1, 11))
@@ -241,7 +245,7 @@ def test_the_checks_of_a_batch_read_each_room_once_whatever_the_rooms(
 
 def test_a_batch_is_one_event_per_quarter_megabyte_under_process_fanout(settings):
     frames = {f"liverooms.chat.{n}": [(1, "x" * 100_000), (2, "y")] for n in range(5)}
-    events = [b.event() for b in broadcast._batch_events(frames)]
+    events = [b.event() for b in broadcast.batch_events(frames)]
     # Split between rooms once the text passes BATCH_EVENT_BYTES, never inside one.
     assert [[g for g, _ in e["groups"]] for e in events] == [
         ["liverooms.chat.0", "liverooms.chat.1", "liverooms.chat.2"],
@@ -251,6 +255,6 @@ def test_a_batch_is_one_event_per_quarter_megabyte_under_process_fanout(settings
     assert events[0]["groups"][0][1] == [[1, "x" * 100_000], [2, "y"]]
     # Under consumer fan-out the sockets are the group members: one per group.
     settings.LIVEROOMS = {"FANOUT": "consumer"}
-    by_group = broadcast._batch_events(frames)
+    by_group = broadcast.batch_events(frames)
     assert [b.group for b in by_group] == list(frames)
     assert by_group[0].event()["type"] == broadcast.FRAMES_EVENT
