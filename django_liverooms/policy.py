@@ -10,10 +10,12 @@ The default rules, as a table, are in docs/permissions.md.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -97,13 +99,17 @@ class DefaultPolicy:
         )
 
     def is_member(self, user: Any, room: Room) -> bool:
-        return bool(
-            user.is_authenticated
-            and user.is_active
-            and RoomMember.objects.filter(room=room, user=user).exists()
-        )
+        if not (user.is_authenticated and user.is_active):
+            return False
+        facts = _batch.get()
+        if facts is not None and (room.pk, user.pk) in facts.asked:
+            return (room.pk, user.pk) in facts.members
+        return RoomMember.objects.filter(room=room, user=user).exists()
 
     def is_muted(self, user: Any, room: Room) -> bool:
+        facts = _batch.get()
+        if facts is not None and (room.pk, user.pk) in facts.asked:
+            return (room.pk, user.pk) in facts.muted
         return RoomMute.objects.active().filter(room=room, user=user).exists()
 
     def display_name(self, user: Any) -> str:
@@ -134,6 +140,104 @@ def identify(user: Any, scope: dict[str, Any], connection_id: str) -> Sender:
     return Sender(user=None, name=policy.guest_name(key), key=key)
 
 
+# The access checks of one group-commit batch (writer.py) share their reads.
+@dataclass
+class BatchFacts:
+    sessions: dict[str, Any] = field(default_factory=dict)  # session key -> its user, or None
+    asked: set[tuple[Any, Any]] = field(default_factory=set)  # (room pk, user pk) looked up
+    members: set[tuple[Any, Any]] = field(default_factory=set)
+    muted: set[tuple[Any, Any]] = field(default_factory=set)
+
+
+_batch: contextvars.ContextVar[BatchFacts | None] = contextvars.ContextVar(
+    "liverooms_batch_facts", default=None
+)
+
+
+@contextmanager
+def batch_checks(connections: list[tuple[Any, dict[str, Any] | None, Any]]) -> Iterator[None]:
+    """Within the block, the checks of these connections (user, scope, room)
+    read what they need in a few queries for all of them, not a few each:
+    the signed-in users' sessions and users (with the database session
+    engine and Django's ModelBackend; others are read one by one as before),
+    and the default policy's memberships and mutes. Database thread, inside
+    the transaction the writes are checked in.
+    """
+    facts = BatchFacts()
+    signed_in = [(u, sc, r) for u, sc, r in connections if u is not None and u.is_authenticated]
+    facts.sessions = _session_users(
+        {
+            _session_key(sc)
+            for u, sc, _ in signed_in
+            if _session_key(sc) and signed_in_by(sc["session"], u)
+        }
+    )
+    users = {u.pk for u, _, _ in signed_in}
+    rooms = {r.pk for _, _, r in signed_in if isinstance(r, Room)}
+    if users and rooms:
+        facts.asked = {(room, user) for room in rooms for user in users}
+        facts.members = set(
+            RoomMember.objects.filter(room__in=rooms, user__in=users).values_list("room", "user")
+        )
+        facts.muted = set(
+            RoomMute.objects.active()
+            .filter(room__in=rooms, user__in=users)
+            .values_list("room", "user")
+        )
+    token = _batch.set(facts)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def _session_key(scope: dict[str, Any] | None) -> str | None:
+    return getattr((scope or {}).get("session"), "session_key", None)
+
+
+def _session_users(keys: set[str]) -> dict[str, Any]:
+    """The users of these sessions, as :func:`_session_user` finds them, in
+    two queries when the session engine stores sessions in the database and
+    the backend is Django's ModelBackend; {} otherwise (read one by one)."""
+    from django.contrib.auth.backends import ModelBackend
+    from django.contrib.sessions.backends.db import SessionStore as DatabaseStore
+    from django.utils import timezone
+
+    store = import_string(settings.SESSION_ENGINE).SessionStore
+    if not keys or not issubclass(store, DatabaseStore):
+        return {}
+    rows = store.get_model_class()._default_manager.filter(
+        session_key__in=keys, expire_date__gt=timezone.now()
+    )
+    decoded = {row.session_key: store().decode(row.session_data) for row in rows}
+    user_model = auth.get_user_model()
+    wanted: dict[str, Any] = {}
+    for key in keys:
+        data = decoded.get(key, {})
+        backend_path = data.get(auth.BACKEND_SESSION_KEY)
+        if auth.SESSION_KEY not in data or backend_path not in settings.AUTHENTICATION_BACKENDS:
+            wanted[key] = None
+            continue
+        backend = auth.load_backend(backend_path)
+        if type(backend).get_user is not ModelBackend.get_user:
+            return {}  # a backend of its own: one by one, through it
+        wanted[key] = user_model._meta.pk.to_python(data[auth.SESSION_KEY])
+    ids = {pk for pk in wanted.values() if pk is not None}
+    found = {user.pk: user for user in user_model._default_manager.filter(pk__in=ids)}
+    users: dict[str, Any] = {}
+    for key, pk in wanted.items():
+        user = found.get(pk) if pk is not None else None
+        backend = auth.load_backend(decoded[key][auth.BACKEND_SESSION_KEY]) if user else None
+        if user is not None and not backend.user_can_authenticate(user):
+            user = None
+        if user is not None and not session_hash_matches(
+            decoded[key].get(auth.HASH_SESSION_KEY), user
+        ):
+            user = None
+        users[key] = user
+    return users
+
+
 def current_user(user: Any, scope: dict[str, Any] | None) -> Any:
     """The connection's user as the database has it now, or AnonymousUser.
 
@@ -148,7 +252,11 @@ def current_user(user: Any, scope: dict[str, Any] | None) -> Any:
     session = (scope or {}).get("session")
     session_key = getattr(session, "session_key", None)
     if session_key and signed_in_by(session, user):
-        fresh = _session_user(session_key)
+        facts = _batch.get()
+        if facts is not None and session_key in facts.sessions:
+            fresh = facts.sessions[session_key]
+        else:
+            fresh = _session_user(session_key)
         return fresh if fresh is not None and fresh.pk == user.pk else AnonymousUser()
     # A user put in the scope another way (token middleware, tests).
     fresh = type(user)._default_manager.filter(pk=user.pk).first()

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from django.db import DatabaseError, router, transaction
 
-from . import broadcast, protocol, runtime, streams
+from . import broadcast, policy, protocol, runtime, streams
 from .conf import conf
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ class Poster(Protocol):
 
     sender: streams.Sender
     stream: Any  # the Room it posts to
+    user: Any  # the user it was opened with (checked again per batch)
+    scope: dict[str, Any]
 
     def check_can_post(self, client_id: str | None, streams_now: dict[Any, Any]) -> Any: ...
 
@@ -145,14 +147,22 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
             pks = {write.poster.stream.pk for write in batch if type(write.poster.stream) is kind}
             for pk, stream in kind._default_manager.in_bulk(pks).items():
                 rooms[(kind, pk)] = stream
-        for index, write in enumerate(batch):
-            key = id(write.poster)
-            if key not in allowed:
+        first_client_ids: dict[int, Any] = {}  # per connection: its first write's
+        posters = {}
+        for write in batch:
+            first_client_ids.setdefault(id(write.poster), write.command.client_id)
+            posters.setdefault(id(write.poster), write.poster)
+        # Each connection's access checked again, the users, sessions,
+        # memberships and mutes of all of them read together.
+        with policy.batch_checks([(p.user, p.scope, p.stream) for p in posters.values()]):
+            for key, poster in posters.items():
+                client_id = first_client_ids[key]
                 try:
-                    allowed[key] = write.poster.check_can_post(write.command.client_id, rooms)
+                    allowed[key] = poster.check_can_post(client_id, rooms)
                 except protocol.ProtocolError as refused:
                     allowed[key] = refused
-            room = allowed[key]
+        for index, write in enumerate(batch):
+            room = allowed[id(write.poster)]
             if isinstance(room, protocol.ProtocolError):
                 outcomes[index] = protocol.ProtocolError(
                     room.code, room.detail, write.command.client_id, close_code=room.close_code

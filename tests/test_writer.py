@@ -258,3 +258,69 @@ def test_a_batch_is_one_event_per_quarter_megabyte_under_process_fanout(settings
     by_group = broadcast.batch_events(frames)
     assert [b.group for b in by_group] == list(frames)
     assert by_group[0].event()["type"] == broadcast.FRAMES_EVENT
+
+
+def signed_in_poster(user, room, n):
+    """A chat connection of ``user``, signed in through a stored session."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from django_liverooms.consumers import ChatConsumer
+    from django_liverooms.policy import CachedVerdict
+    from django_liverooms.streams import Sender
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    session = SessionStore(session_key=store.session_key)
+    session.load()  # as the socket's session was, when it opened
+    session._session_cache = session.load()
+    chat = ChatConsumer()
+    chat.user, chat.stream = user, room
+    chat.scope = {"type": "websocket", "session": session}
+    chat.may_post = CachedVerdict(True)
+    chat.sender = Sender(user=user, name=user.username, key=f"user:{user.pk}")
+    return chat
+
+
+def test_a_batch_checks_signed_in_users_in_fixed_queries_and_still_refuses(
+    django_assert_max_num_queries,
+):
+    from django.contrib.sessions.models import Session
+
+    from django_liverooms import writer
+    from django_liverooms.models import RoomMember
+
+    room = make_room("private", "Private")
+    room.private = True
+    room.save()
+
+    def batch_of(count, tag):
+        writes = []
+        for n in range(count):
+            user = make_user(f"{tag}-{n}")
+            RoomMember.objects.create(room=room, user=user)
+            poster = signed_in_poster(user, room, n)
+            command = protocol.SendMessage(body=f"from {n}", client_id=f"{tag}{n}")
+            writes.append(writer.Write(poster, command, done=None))
+        return writes
+
+    small, large = batch_of(2, "s"), batch_of(12, "l")
+    with django_assert_max_num_queries(16) as few:
+        outcomes, _ = writer.store_batch(small)
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        outcomes, _ = writer.store_batch(large)  # 6x the users, the same queries
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+
+    # Still checked per connection: a session ended, a mute, a membership gone.
+    ended, muted, left, fine = batch_of(4, "r")
+    Session.objects.filter(session_key=ended.poster.scope["session"].session_key).delete()
+    RoomMute.objects.create(room=room, user=muted.poster.user)
+    RoomMember.objects.filter(room=room, user=left.poster.user).delete()
+    outcomes, _ = writer.store_batch([ended, muted, left, fine])
+    refused = [o.code if isinstance(o, protocol.ProtocolError) else "ok" for o in outcomes]
+    assert refused == ["forbidden", "forbidden", "forbidden", "ok"]
+    assert outcomes[0].close_code == protocol.CLOSE_FORBIDDEN  # the session ended: closed
