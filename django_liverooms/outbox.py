@@ -108,6 +108,7 @@ class Outbox:
         "writer",
         "closed",
         "dropped",
+        "limit",
     )
 
     def __init__(self, send: Callable[[Message], Awaitable[None]], on_slow: Callable[[], None]):
@@ -119,6 +120,8 @@ class Outbox:
         self.writer: asyncio.Task[None] | None = None
         self.closed = False  # a close was put, or the socket is gone: take nothing more
         self.dropped = False  # found too slow
+        # Read once per socket, not per frame (a setting read costs more than a send).
+        self.limit = conf.SEND_QUEUE_BYTES
 
     def put(self, message: Message) -> None:
         """Send ``message`` (an ASGI ``websocket.*`` message) after those before it."""
@@ -131,10 +134,10 @@ class Outbox:
                 self.waiting = collections.deque()
             self.waiting.append(message)
             self.waiting_size += _size(message)
-            if self.waiting_size > conf.SEND_QUEUE_BYTES:
+            if self.waiting_size > self.limit:
                 self.too_slow()
             return
-        if self.transport is not None and self.transport.buffered() > conf.SEND_QUEUE_BYTES:
+        if self.transport is not None and self.transport.buffered() > self.limit:
             self.too_slow()
             return
         try:
