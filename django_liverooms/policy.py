@@ -211,30 +211,26 @@ def _session_users(keys: set[str]) -> dict[str, Any]:
     )
     decoded = {row.session_key: store().decode(row.session_data) for row in rows}
     user_model = auth.get_user_model()
-    wanted: dict[str, Any] = {}
-    for key in keys:
-        data = decoded.get(key, {})
+    users: dict[str, Any] = dict.fromkeys(keys)  # None: not signed in any more
+    wanted: dict[str, tuple[Any, Any]] = {}  # session key -> (user pk, its backend)
+    for key, data in decoded.items():
         backend_path = data.get(auth.BACKEND_SESSION_KEY)
         if auth.SESSION_KEY not in data or backend_path not in settings.AUTHENTICATION_BACKENDS:
-            wanted[key] = None
             continue
         backend = auth.load_backend(backend_path)
         if type(backend).get_user is not ModelBackend.get_user:
             return {}  # a backend of its own: one by one, through it
-        wanted[key] = user_model._meta.pk.to_python(data[auth.SESSION_KEY])
-    ids = {pk for pk in wanted.values() if pk is not None}
+        wanted[key] = (user_model._meta.pk.to_python(data[auth.SESSION_KEY]), backend)
+    ids = {pk for pk, _ in wanted.values()}
     found = {user.pk: user for user in user_model._default_manager.filter(pk__in=ids)}
-    users: dict[str, Any] = {}
-    for key, pk in wanted.items():
-        user = found.get(pk) if pk is not None else None
-        backend = auth.load_backend(decoded[key][auth.BACKEND_SESSION_KEY]) if user else None
-        if user is not None and not backend.user_can_authenticate(user):
-            user = None
-        if user is not None and not session_hash_matches(
-            decoded[key].get(auth.HASH_SESSION_KEY), user
+    for key, (pk, backend) in wanted.items():
+        user = found.get(pk)
+        if (
+            user is not None
+            and backend.user_can_authenticate(user)
+            and session_hash_matches(decoded[key].get(auth.HASH_SESSION_KEY), user)
         ):
-            user = None
-        users[key] = user
+            users[key] = user
     return users
 
 

@@ -273,11 +273,10 @@ def _pk(user: Any) -> Any:
 
 
 def _message_row(new: NewMessage, when: Any) -> tuple[Any, ...]:
-    name = new.sender.name
     return (
         new.room.pk,
         _pk(new.sender.user),
-        name,
+        new.sender.name,
         new.body,
         new.client_id or "",
         new.sender.key,

@@ -454,14 +454,10 @@ export class Connection extends EventTarget {
 
   // A resumed history was capped: page the HTTP API up to the present.
   async _catchUp() {
-    const url = this.options.historyUrl;
-    if (!url) return;
+    if (!this.options.historyUrl) return;
     for (;;) {
       const query = "after=" + this.lastSeq + "&limit=" + this.options.historyPageSize;
-      const response = await fetch(url + (url.includes("?") ? "&" : "?") + query, {
-        credentials: "same-origin",
-        headers: {Accept: "application/json"},
-      });
+      const response = await this._historyPage(query);
       if (response.status === 410) {
         // Pruned meanwhile: start again from the latest.
         this._error({type: "error", code: "history_gone", detail: "", client_id: null});
@@ -474,6 +470,15 @@ export class Connection extends EventTarget {
     }
   }
 
+  // One request to the HTTP history API (catching up, or scrolling back).
+  _historyPage(query) {
+    const url = this.options.historyUrl;
+    return fetch(url + (url.includes("?") ? "&" : "?") + query, {
+      credentials: "same-origin",
+      headers: {Accept: "application/json"},
+    });
+  }
+
   /**
    * Scroll-back: the `limit` events before seq `before` (default: the oldest
    * seen), oldest first, from the HTTP history API. Resolves to
@@ -481,14 +486,9 @@ export class Connection extends EventTarget {
    * items are returned, not emitted: live frames keep their order.
    */
   async loadOlder({before = this.oldestSeq, limit = this.options.historyPageSize} = {}) {
-    const url = this.options.historyUrl;
-    if (!url) throw new TypeError("loadOlder() needs the historyUrl option");
+    if (!this.options.historyUrl) throw new TypeError("loadOlder() needs the historyUrl option");
     if (!before || before <= 1) return {items: [], complete: true};
-    const query = "before=" + before + "&limit=" + limit;
-    const response = await fetch(url + (url.includes("?") ? "&" : "?") + query, {
-      credentials: "same-origin",
-      headers: {Accept: "application/json"},
-    });
+    const response = await this._historyPage("before=" + before + "&limit=" + limit);
     if (!response.ok) throw new Error("history: HTTP " + response.status);
     const page = await response.json();
     if (page.items.length && (!this.oldestSeq || page.items[0].seq < this.oldestSeq)) {

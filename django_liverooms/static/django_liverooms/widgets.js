@@ -62,6 +62,24 @@ function showError(root, strings, frame) {
   node.textContent = strings["error_" + frame.code] || format(strings.error, frame);
 }
 
+// A "load older/earlier" button: busy while `load` runs, hidden once it
+// resolves true (nothing older), its error shown (strings.error_<name>).
+function pageBackOnClick(root, strings, button, name, load) {
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    button.textContent = strings.loading;
+    let complete = false;
+    try {
+      complete = await load();
+    } catch (error) {
+      showError(root, strings, {type: "error", code: name, detail: error.message});
+    }
+    button.hidden = complete;
+    button.disabled = false;
+    button.textContent = strings[name];
+  });
+}
+
 function mountChat(root, config) {
   const {strings} = config;
   const list = part(root, "messages");
@@ -153,28 +171,18 @@ function mountChat(root, config) {
   });
 
   async function loadEarlier() {
-    earlier.disabled = true;
-    earlier.textContent = strings.loading;
-    let complete = false;
-    try {
-      const first = list.querySelector(":scope > li[data-seq]");
-      const page = await room.loadOlder({
-        before: first ? Number(first.dataset.seq) : room.lastSeq + 1,
-        limit: config.page_size,
-      });
-      complete = page.complete;
-      const items = page.items.filter((frame) => frame.type === "message" && !byId.has(frame.id));
-      const fromBottom = list.scrollHeight - list.scrollTop;
-      list.prepend(...items.map(storedItem));
-      list.scrollTop = list.scrollHeight - fromBottom; // the same messages stay in view
-    } catch (error) {
-      showError(root, strings, {type: "error", code: "load_earlier", detail: error.message});
-    }
-    earlier.hidden = complete;
-    earlier.disabled = false;
-    earlier.textContent = strings.load_earlier;
+    const first = list.querySelector(":scope > li[data-seq]");
+    const page = await room.loadOlder({
+      before: first ? Number(first.dataset.seq) : room.lastSeq + 1,
+      limit: config.page_size,
+    });
+    const items = page.items.filter((frame) => frame.type === "message" && !byId.has(frame.id));
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    list.prepend(...items.map(storedItem));
+    list.scrollTop = list.scrollHeight - fromBottom; // the same messages stay in view
+    return page.complete;
   }
-  if (earlier) earlier.addEventListener("click", loadEarlier);
+  if (earlier) pageBackOnClick(root, strings, earlier, "load_earlier", loadEarlier);
 
   room.addEventListener("message", ({detail: frame}) => {
     const pending = frame.client_id && mine.get(frame.client_id);
@@ -565,36 +573,28 @@ function mountLiveBlog(root, config) {
   }
 
   async function loadOlder() {
-    older.disabled = true;
-    older.textContent = strings.loading;
     let before = olderBefore || oldestShownSeq();
     let complete = false;
-    try {
-      // Until a page's worth of entries is shown (other events are skipped),
-      // at most ten requests per click.
-      let added = 0;
-      for (let request = 0; request < 10 && added < config.page_size && !complete; request++) {
-        const page = await blog.loadOlder({before, limit: config.page_size});
-        complete = page.complete;
-        for (const frame of page.items) {
-          if (frame.type !== "entry" || frame.redacted || byId.has(frame.id)) continue;
-          showEntry(frame, false);
-          added += 1;
-        }
-        if (page.items.length) before = page.items[0].seq;
+    // Until a page's worth of entries is shown (other events are skipped),
+    // at most ten requests per click.
+    let added = 0;
+    for (let request = 0; request < 10 && added < config.page_size && !complete; request++) {
+      const page = await blog.loadOlder({before, limit: config.page_size});
+      complete = page.complete;
+      for (const frame of page.items) {
+        if (frame.type !== "entry" || frame.redacted || byId.has(frame.id)) continue;
+        showEntry(frame, false);
+        added += 1;
       }
-      olderBefore = before;
-    } catch (error) {
-      showError(root, strings, {type: "error", code: "load_older", detail: error.message});
+      if (page.items.length) before = page.items[0].seq;
     }
-    older.hidden = complete;
-    older.disabled = false;
-    older.textContent = strings.load_older;
+    olderBefore = before;
+    return complete;
   }
 
   if (older && config.older && config.history) {
     older.hidden = false;
-    older.addEventListener("click", loadOlder);
+    pageBackOnClick(root, strings, older, "load_older", loadOlder);
   }
   blog.addEventListener("entry.edited", ({detail: frame}) => {
     const article = byId.get(frame.id);
