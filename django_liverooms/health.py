@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -83,7 +84,9 @@ class Census:
                 await bounded(report(counts))
             except LayerFailed as exc:  # a courtesy: never breaks a socket
                 logger.warning("liverooms: could not report connection counts: %s", exc)
-            if not counts["connections"]:
+            if not counts["connections"] and not self.consumers:
+                # Read again after the await: a socket that opened while the
+                # zero report was in flight found this task still running.
                 return  # the next add() starts reporting again
             await asyncio.sleep(conf.HEALTH_INTERVAL)
 
@@ -107,7 +110,7 @@ async def report(counts: dict[str, int]) -> None:
     if not counts["connections"]:
         await client.hdel(key, name)
         return
-    ttl = max(1, int(conf.HEALTH_INTERVAL * STALE_AFTER))
+    ttl = max(1, math.ceil(conf.HEALTH_INTERVAL * STALE_AFTER))
     value = json.dumps({**counts, "at": time.time()})
     async with client.pipeline(transaction=False) as pipe:
         pipe.hset(key, name, value)

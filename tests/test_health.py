@@ -131,3 +131,36 @@ async def test_nothing_is_reported_on_the_in_memory_layer(room):
     assert census.task is None  # no Redis to report to, so no reporting task
     await socket_.disconnect()
     assert census.counts() == {"connections": 0, "streams": 0}
+
+
+class FakeConsumer:
+    def __init__(self, group_name):
+        self.stream = type("Stream", (), {"group_name": group_name})()
+
+
+async def test_a_socket_that_opens_during_the_zero_report_keeps_being_reported(monkeypatch):
+    """The last socket closes; while its zero report is in flight a new one opens."""
+    census = health.Census()
+    reports = []
+    newcomer = FakeConsumer("chat.lobby")
+
+    async def report(counts):
+        reports.append(counts["connections"])
+        if reports == [1, 0]:
+            census.add(newcomer)  # the task is still running: add() starts no other
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr(health, "report", report)
+    monkeypatch.setattr(health, "shared", lambda: True)
+    with override_settings(LIVEROOMS={"HEALTH_INTERVAL": 0.01}):
+        first = FakeConsumer("chat.lobby")
+        census.add(first)
+        await asyncio.sleep(0)
+        census.discard(first)
+        deadline = time.monotonic() + 5
+        while reports[-1:] != [1] or len(reports) < 3:
+            assert time.monotonic() < deadline, f"the newcomer was never reported: {reports}"
+            await asyncio.sleep(0.01)
+        census.discard(newcomer)
+        await asyncio.wait_for(census.task, 5)
+    assert reports[:3] == [1, 0, 1]
