@@ -33,7 +33,6 @@ from . import (
     _compat,
     broadcast,
     fanout,
-    health,
     layerwatch,
     presence,
     protocol,
@@ -42,6 +41,7 @@ from . import (
     reads,
     sessions,
     streams,
+    subscription,
     workers,
     writer,
 )
@@ -168,54 +168,26 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.limits = protocol.Limits(
             conf.MAX_FRAME_BYTES, conf.MAX_BODY_LENGTH, conf.MAX_MUTE_MINUTES
         )
+        self.process_local = conf.FANOUT == "process"
         try:
-            await layerwatch.bounded(self.subscribe())
+            await subscription.attach(self)
         except layerwatch.LayerFailed as exc:
             logger.warning("liverooms: could not join %s: %s", self.stream.group_name, exc)
             await self.layer_failed()
             return
-        if not await layerwatch.watch_for(self.channel_layer).add(self):
-            await self.layer_failed()
-            return
-
         bad_after = None
         try:
             after = parse_after(self.scope.get("query_string", b""))
         except ValueError as exc:
             after, bad_after = None, str(exc)[:32]
         history = await reads.history(self.stream, after=after, limit=conf.HISTORY_LIMIT)
-        self.through = history.through
-        await self.send_frame(
-            protocol.welcome(
-                self.kind,
-                self.stream.slug,
-                history.last_seq,
-                self.sender.info,
-                opening.can_post,
-                opening.can_moderate,
-            )
-        )
-        if bad_after is not None:
-            await self.send_frame(
-                protocol.error(
-                    protocol.BAD_FRAME,
-                    f"after must be a seq (a non-negative integer), not {bad_after!r}; "
-                    "sending the latest history instead.",
-                )
-            )
-        elif history.gone:
-            await self.send_frame(
-                protocol.error(
-                    protocol.HISTORY_GONE,
-                    f"Events after seq {after} are no longer kept (or never existed); "
-                    "reload: the history that follows is the latest, not a continuation.",
-                )
-            )
+        await self.send_frame(opening.welcome(self.kind, history.last_seq))
+        for frame in protocol.resume_errors(after, bad_after, history.gone):
+            await self.send_frame(frame)
         await self.send(text_data=history.text)
         # This socket's own presence frame goes before any held live frame.
         await presence.ajoin(self.stream, self.channel_name, self.sender, self.send)
-        health.census().add(self)
-        await self.subscribed()
+        await subscription.ready(self, history.through)
 
     async def open_stream(self, slug: str) -> Opening | int:
         """The stream to join, or the close code that refuses it."""
@@ -239,12 +211,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         sessions.unwatch(self)
         await presence.aleave(self.stream, self.channel_name)
-        health.census().discard(self)
-        layerwatch.watch_for(self.channel_layer).discard(self)
-        try:
-            await layerwatch.bounded(self.unsubscribe())
-        except layerwatch.LayerFailed:
-            pass  # the membership expires with the group (channels' group_expiry)
+        await subscription.detach(self)
 
     async def layer_failed(self) -> None:
         """The channel layer failed this socket: close with 4503, "reconnect and resume".
@@ -316,25 +283,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
-    # Live frames: joined before the history is read (see the module doc) --
-
-    async def subscribe(self) -> None:
-        self.process_local = conf.FANOUT == "process"
-        if self.process_local:
-            await fanout.join(self)  # frames are held until subscribed()
-        else:
-            await self.channel_layer.group_add(self.stream.group_name, self.channel_name)
-
-    async def subscribed(self) -> None:
-        """The history is sent: live frames may flow."""
-        if self.process_local:
-            await fanout.ready(self)
-
-    async def unsubscribe(self) -> None:
-        if self.process_local:
-            await fanout.leave(self)
-        else:
-            await self.channel_layer.group_discard(self.stream.group_name, self.channel_name)
+    # Live frames (subscription.py) --------------------------------------
 
     def fanout_group(self) -> str:
         return self.stream.group_name

@@ -360,6 +360,34 @@ def welcome(
     }
 
 
+def resume_errors(
+    after: int | None, bad_after: str | None, gone: bool, *, source: str = "after"
+) -> list[dict[str, Any]]:
+    """The ``error`` that follows ``welcome`` when the resume point was unusable.
+
+    ``bad_after`` is the refused value (the latest history is sent instead);
+    ``gone``: the events after ``after`` are no longer kept. ``source`` names
+    where the value came from (``after``, or SSE's ``Last-Event-ID or after``).
+    """
+    if bad_after is not None:
+        return [
+            error(
+                BAD_FRAME,
+                f"{source} must be a seq (a non-negative integer), not {bad_after!r}; "
+                "sending the latest history instead.",
+            )
+        ]
+    if gone:
+        return [
+            error(
+                HISTORY_GONE,
+                f"Events after seq {after} are no longer kept (or never existed); "
+                "reload: the history that follows is the latest, not a continuation.",
+            )
+        ]
+    return []
+
+
 def history_text(item_texts: Iterable[str], complete: bool) -> str:
     """A ``history`` frame built from already-encoded frames, without decoding them."""
     return '{"type":"history",' + _items_and_complete(item_texts, complete)

@@ -13,7 +13,9 @@ registry per module:
 - ``writer``: the group-commit writer (writer.writer)
 - ``reads``: the batched history reads of connections opening (reads.history)
 
-Each module creates its part on first use; :func:`reset` forgets them all
+A connection uses them through subscription.py (attach, ready, detach),
+the same three calls for a WebSocket and an SSE response. Each module
+creates its part on first use; :func:`reset` forgets them all
 (with the process-wide rate-limit counters and in-memory presence store),
 which is the one reset a test needs.
 """

@@ -33,10 +33,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from . import fanout, health, protocol, streams
+from . import fanout, protocol, streams, subscription
 from .broadcast import layer
 from .conf import conf
-from .layerwatch import LayerFailed, bounded, watch_for
+from .layerwatch import LayerFailed
 from .policy import Opening, Refused, reader_now
 from .revoke import RECHECK_EVENT
 
@@ -60,34 +60,21 @@ def parse_resume(last_event_id: str | None, after: str | None) -> int | None:
 
 
 class Reader:
-    """One response's membership of the process's fan-out hub (fanout.Member)."""
+    """One response's subscription to its stream (subscription.py, fanout.Member)."""
+
+    process_local = True  # SSE always reads through the hub
 
     def __init__(self, stream: Any) -> None:
-        self.layer = layer()
-        self.stream = stream  # health's per-process census counts it
+        self.channel_layer = layer()
+        self.stream = stream
         self.channel_name = fanout.local_name()
         self.through = 0  # live frames at or below it were in the history
         self.events: collections.deque[dict[str, Any]] = collections.deque()
         self.size = 0  # characters of frames in ``events``
         self.arrived = asyncio.Event()
-        self.joined = False
 
     def fanout_group(self) -> str:
         return self.stream.group_name
-
-    async def open(self) -> None:
-        """Join the stream's group (LayerFailed if the layer does not answer)."""
-        if self.layer is None:
-            raise LayerFailed("no channel layer is configured")
-        await bounded(fanout.hub_for(self.layer).join(self))
-        self.joined = True
-        if not await watch_for(self.layer).add(self):
-            raise LayerFailed("the channel layer's Redis is down")
-
-    async def ready(self, through: int) -> None:
-        """The history up to ``through`` is sent: release the frames held since open()."""
-        self.through = through
-        await fanout.hub_for(self.layer).ready(self)
 
     def take(self, seq: int | None, skip: str | None, message: dict[str, Any]) -> None:
         if seq is None or seq > self.through:
@@ -114,16 +101,6 @@ class Reader:
         self.arrived.clear()
         return events
 
-    async def close(self) -> None:
-        if self.layer is None:
-            return
-        watch_for(self.layer).discard(self)
-        if self.joined:
-            try:
-                await bounded(fanout.hub_for(self.layer).leave(self))
-            except LayerFailed:
-                pass  # the membership expires with the group
-
 
 async def event_stream(
     kind: str,
@@ -144,16 +121,15 @@ async def event_stream(
     reader = Reader(stream)
     try:
         try:
-            await reader.open()
+            await subscription.attach(reader)
         except LayerFailed as exc:
             logger.warning("liverooms: SSE could not join %s: %s", stream.group_name, exc)
             return  # the browser reconnects after ``retry``
-        health.census().add(reader)
         through = 0
         async for chunk, covered in _history(kind, opening, after, bad_after):
             through = covered
             yield chunk
-        await reader.ready(through)
+        await subscription.ready(reader, through)
         while True:
             # Not wait_for, which can swallow the response's cancel before 3.12.
             arrived = asyncio.ensure_future(reader.arrived.wait())
@@ -180,8 +156,7 @@ async def event_stream(
             if out:
                 yield "".join(out)
     finally:
-        health.census().discard(reader)
-        await reader.close()
+        await subscription.detach(reader)
 
 
 async def _history(
@@ -198,30 +173,12 @@ async def _history(
     read = database_sync_to_async(streams.read_history)
     limit = conf.HISTORY_LIMIT if after is None else max(conf.HISTORY_LIMIT, 1)
     history = await read(stream, after=after, limit=limit)
-    welcome = protocol.welcome(
-        kind,
-        stream.slug,
-        history.last_seq,
-        opening.sender.info,
-        opening.can_post,
-        opening.can_moderate,
-    )
-    chunk = protocol.sse_event(protocol.encode(welcome))
-    if bad_after is not None:
-        detail = (
-            f"Last-Event-ID or after must be a seq (a non-negative integer), not {bad_after!r}; "
-            "sending the latest history instead."
-        )
-        chunk += protocol.sse_event(protocol.encode(protocol.error(protocol.BAD_FRAME, detail)))
+    chunk = protocol.sse_event(protocol.encode(opening.welcome(kind, history.last_seq)))
+    source = "Last-Event-ID or after"
     while True:
-        if history.gone:
-            detail = (
-                f"Events after seq {after} are no longer kept (or never existed); "
-                "reload: the history that follows is the latest, not a continuation."
-            )
-            chunk += protocol.sse_event(
-                protocol.encode(protocol.error(protocol.HISTORY_GONE, detail))
-            )
+        for frame in protocol.resume_errors(after, bad_after, history.gone, source=source):
+            chunk += protocol.sse_event(protocol.encode(frame))
+        bad_after = None
         chunk += "".join(map(protocol.sse_event, history.items, history.seqs))
         yield chunk, history.through
         chunk = ""

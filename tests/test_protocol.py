@@ -281,3 +281,13 @@ def test_fuzz_moderation_frames_parse_to_valid_commands_or_errors(frame):
         minutes = frame.get("minutes")
         assert command.minutes == minutes
         assert minutes is None or (type(minutes) is int and 1 <= minutes <= 525600)
+
+
+def test_resume_errors_name_the_refused_value_or_the_lost_events():
+    assert protocol.resume_errors(5, None, False) == []
+    [bad] = protocol.resume_errors(None, "x1", False, source="Last-Event-ID or after")
+    assert bad["code"] == protocol.BAD_FRAME
+    assert bad["detail"].startswith("Last-Event-ID or after must be a seq")
+    [gone] = protocol.resume_errors(7, None, True)
+    assert gone["code"] == protocol.HISTORY_GONE
+    assert "after seq 7" in gone["detail"]
