@@ -343,6 +343,11 @@ class Opening:
     can_post: bool
     can_moderate: bool = False
 
+    def welcome(self, kind: str, seq: int) -> dict[str, Any]:
+        return protocol.welcome(
+            kind, self.stream.slug, seq, self.sender.info, self.can_post, self.can_moderate
+        )
+
 
 def open_stream(
     kind: str,
