@@ -820,3 +820,52 @@ def _media_errors() -> list[Any]:
             )
         )
     return errors
+
+
+# Issue 16: chat as a product (E170-E179).
+
+
+@register(Tags.compatibility)
+def check_search_config(**kwargs: Any) -> list[Any]:
+    config = conf.SEARCH_CONFIG
+    if isinstance(config, str) and config:
+        return []
+    return [
+        Error(
+            f"LIVEROOMS['SEARCH_CONFIG'] is {config!r}.",
+            hint='Give the name of a PostgreSQL text search configuration, e.g. "simple" '
+            '(the default) or "english".',
+            id="liverooms.E170",
+        )
+    ]
+
+
+@register(Tags.database)
+def check_search_config_exists(databases: Any = None, **kwargs: Any) -> list[Any]:
+    """On PostgreSQL (with ``check --database``, and before ``migrate``)."""
+    from django.db import DatabaseError, connections, router
+
+    from .models import Message
+
+    config = conf.SEARCH_CONFIG
+    alias = router.db_for_read(Message)
+    if not databases or alias not in databases or not isinstance(config, str) or not config:
+        return []
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_ts_config WHERE cfgname = %s", [config])
+            found = cursor.fetchone() is not None
+    except DatabaseError:
+        return []  # the database does not answer: Django's own checks say so
+    if found:
+        return []
+    return [
+        Error(
+            f"LIVEROOMS['SEARCH_CONFIG'] is {config!r}, which database {alias!r} does not have.",
+            hint="SELECT cfgname FROM pg_ts_config lists the text search configurations.",
+            id="liverooms.E171",
+        )
+    ]

@@ -116,6 +116,10 @@ DEFAULTS: dict[str, Any] = {
     # being written), at most WRITE_BATCH per transaction.
     "WRITE_WINDOW": 0.002,
     "WRITE_BATCH": 200,
+    # Chat search (GET <prefix>chat/<slug>/search?q=): PostgreSQL's text
+    # search configuration ("simple" matches words as written; "english"
+    # stems them). Other databases match words as substrings.
+    "SEARCH_CONFIG": "simple",
     # Where asgi.py mounts websocket_include(), for the template tags' widgets:
     # a path ("/ws/") on this site, or a ws:// or wss:// URL of another host.
     "WEBSOCKET_PREFIX": "/ws/",

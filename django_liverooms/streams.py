@@ -537,6 +537,50 @@ def read_page(stream: Stream, *, after: int | None, before: int | None, limit: i
     return History(last_seq, [frame for _, frame in rows], complete, last_seq)
 
 
+MAX_SEARCH_TERMS = 8  # words of a query matched without full-text search
+
+
+@dataclass(frozen=True)
+class Found:
+    items: list[str]  # encoded ``message`` frames, newest first
+    complete: bool  # no older match
+
+
+def search_messages(room: Room, query: str, *, before: int | None, limit: int) -> Found:
+    """The room's messages that match ``query``, newest first, older than message ``before``.
+
+    On PostgreSQL, full-text search (``websearch_to_tsquery`` syntax, the
+    ``SEARCH_CONFIG`` text search configuration); elsewhere each of the first
+    ``MAX_SEARCH_TERMS`` words as a case-insensitive substring. Removed
+    messages are never found. An item is the message's stored frame (so
+    edits and marks show as in the history) or, where retention pruned that
+    event, a frame built from the row, without ``seq``.
+    """
+    messages = Message.objects.filter(room=room)  # ``objects``: removed ones excluded
+    if before is not None:
+        messages = messages.filter(pk__lt=before)
+    if connections[messages.db].vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        config = conf.SEARCH_CONFIG
+        messages = messages.annotate(matched=SearchVector("body", config=config)).filter(
+            matched=SearchQuery(query, config=config, search_type="websearch")
+        )
+    else:
+        for term in query.split()[:MAX_SEARCH_TERMS]:
+            messages = messages.filter(body__icontains=term)
+    found = list(messages.select_related("room", "author").order_by("-pk")[: limit + 1])
+    complete = len(found) <= limit
+    found = found[:limit]
+    stored = dict(
+        room.events.filter(type="message", object_id__in=[m.pk for m in found]).values_list(
+            "object_id", "frame"
+        )
+    )
+    items = [stored.get(m.pk) or protocol.encode(m.frame_for_save(created=True)) for m in found]
+    return Found(items, complete)
+
+
 @dataclass(frozen=True)
 class Pruned:
     stream: Stream

@@ -8,6 +8,7 @@ app_name = "liverooms"
 
 urlpatterns = [
     path("chat/<str:slug>/messages", views.messages, name="messages"),
+    path("chat/<str:slug>/search", views.search, name="search"),
     path("liveblog/<str:slug>/entries", views.entries, name="entries"),
     path("liveblog/<str:slug>/stream", views.stream, name="stream"),
     path("liveblog/<str:slug>/feed/", views.feed, name="feed"),

@@ -9,6 +9,9 @@ seq order, ``complete`` false when earlier ones are kept. An ``after`` that
 cannot be continued without a gap (pruned, or beyond the stream's seq) is
 answered 410 ``history_gone``.
 
+``GET <prefix>chat/<slug>/search?q=<text>`` finds a room's messages
+(streams.search_messages), newest first, within the same bounds.
+
 ``GET <prefix>liveblog/<slug>/stream`` is the live blog as Server-Sent
 Events (sse.py), refused with the same JSON errors.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -82,9 +85,11 @@ _reading = ratelimit.Gate()
 _history_rates = ratelimit.LocalBuckets()
 
 
-def _history(
-    request: HttpRequest, kind: str, slug: str, prefix_kwargs: dict[str, Any]
+def _bounded_read(
+    request: HttpRequest, read: Callable[[HttpRequest, Any], HttpResponse]
 ) -> HttpResponse:
+    """``read(request, user)`` within the client's HTTP_HISTORY_RATE and the
+    process's HTTP_HISTORY_CONCURRENCY (history pages and searches alike)."""
     user = getattr(request, "user", None) or AnonymousUser()
     rate = ratelimit.Rate.parse(conf.HTTP_HISTORY_RATE)
     client = ratelimit.owner_key(client_scope(request, user))
@@ -100,13 +105,13 @@ def _history(
         response["Retry-After"] = "1"
         return response
     try:
-        return _read_history(request, user, kind, slug, prefix_kwargs)
+        return read(request, user)
     finally:
         _reading.leave()
 
 
 def _read_history(
-    request: HttpRequest, user: Any, kind: str, slug: str, prefix_kwargs: dict[str, Any]
+    kind: str, slug: str, prefix_kwargs: dict[str, Any], request: HttpRequest, user: Any
 ) -> HttpResponse:
     try:
         stream = readable_stream(kind, slug, user, policy_scope(slug, prefix_kwargs))
@@ -151,12 +156,45 @@ def read_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 @read_only
 def messages(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
-    return _history(request, "chat", slug, prefix_kwargs)
+    return _bounded_read(request, partial(_read_history, "chat", slug, prefix_kwargs))
 
 
 @read_only
 def entries(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
-    return _history(request, "liveblog", slug, prefix_kwargs)
+    return _bounded_read(request, partial(_read_history, "liveblog", slug, prefix_kwargs))
+
+
+@read_only
+def search(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
+    """The chat room ``slug``'s messages matching ``?q=``, newest first (streams.search_messages)."""
+    return _bounded_read(request, partial(_search, slug, prefix_kwargs))
+
+
+MAX_SEARCH_QUERY = 200  # characters of ``q``
+MAX_SEARCH_LIMIT = 50
+
+
+def _search(
+    slug: str, prefix_kwargs: dict[str, Any], request: HttpRequest, user: Any
+) -> HttpResponse:
+    try:
+        stream = readable_stream("chat", slug, user, policy_scope(slug, prefix_kwargs))
+    except Refused as refused:
+        return _refused(refused)
+    query = request.GET.get("q", "").strip()
+    if not query or len(query) > MAX_SEARCH_QUERY or "\x00" in query:
+        return _error(
+            400, protocol.BAD_FRAME, f"q must be 1 to {MAX_SEARCH_QUERY} characters of text."
+        )
+    try:
+        before = _int_param(request, "before", None, 1, protocol.MAX_SEQ)
+        limit = _int_param(request, "limit", 20, 1, MAX_SEARCH_LIMIT)
+    except ValueError as exc:
+        return _error(400, protocol.BAD_FRAME, str(exc))
+    found = streams.search_messages(stream, query, before=before, limit=limit)
+    return HttpResponse(
+        protocol.page_text(found.items, found.complete), content_type="application/json"
+    )
 
 
 @csrf_exempt  # a GET that changes nothing; other methods get the JSON 405

@@ -444,3 +444,24 @@ def test_pool_hints_for_a_dict_host_say_where_the_key_goes():
         'Set "max_connections": 10000 (or more) in the host dict.',
         'Set "socket_timeout": 30 (or more) in the host dict.',
     ]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"), [("english", []), ("", ["liverooms.E170"]), (3, ["liverooms.E170"])]
+)
+def test_search_config_must_be_a_name(config, expected):
+    with override_settings(LIVEROOMS={"SEARCH_CONFIG": config}):
+        assert ids(checks.check_search_config()) == expected
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_search_config_must_exist_on_postgresql():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("run the suite with DATABASE_URL=postgres://... for this test")
+    assert ids(checks.check_search_config_exists(databases=["default"])) == []
+    with override_settings(LIVEROOMS={"SEARCH_CONFIG": "klingon"}):
+        assert ids(checks.check_search_config_exists(databases=["default"])) == ["liverooms.E171"]
+        assert ids(checks.check_search_config_exists(databases=None)) == []  # no --database
