@@ -103,7 +103,7 @@ def test_only_get_and_unknown_rooms_are_a_404(client):
 
 
 @pytest.mark.parametrize(
-    "who, status", [("anonymous", 403), ("outsider", 403), ("member", 200), ("moderator", 200)]
+    ("who", "status"), [("anonymous", 403), ("outsider", 403), ("member", 200), ("moderator", 200)]
 )
 def test_a_private_room_is_searched_only_by_those_who_may_read_it(client, who, status):
     room = make_room()
