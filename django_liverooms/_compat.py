@@ -35,7 +35,7 @@ from channels.sessions import InstanceSessionWrapper
 TESTED = {
     "channels": ("4.2", "4.3"),
     "channels_redis": ("4.2", "4.3"),
-    "uvicorn": ("0.30", "0.54"),
+    "uvicorn": ("0.30", "0.54", "0.55"),
     "daphne": ("4.1", "4.2"),
 }
 
@@ -83,7 +83,7 @@ class ServerTransport:
 def server_transport(send: Any) -> ServerTransport | None:
     """The transport behind a server's send, or None on a server we don't know.
 
-    - uvicorn 0.30-0.54, every WebSocket implementation (websockets-sansio,
+    - uvicorn 0.30-0.55, every WebSocket implementation (websockets-sansio,
       websockets, wsproto): send is a method of the protocol, whose
       ``transport`` is an asyncio transport.
     - daphne 4.x: send is ``functools.partial(server.handle_reply, protocol)``;
