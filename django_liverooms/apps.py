@@ -8,8 +8,9 @@ class LiveroomsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import bridge, checks, revoke, scheduling  # noqa: F401  (checks register on import)
+        from . import attachments, bridge, checks, revoke, scheduling  # noqa: F401  (checks register on import)
 
+        attachments.connect_signals()
         bridge.connect_builtin_models()
         revoke.connect_signals()
         scheduling.connect_signals()

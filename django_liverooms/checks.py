@@ -869,3 +869,76 @@ def check_search_config_exists(databases: Any = None, **kwargs: Any) -> list[Any
             id="liverooms.E171",
         )
     ]
+
+
+@register(Tags.compatibility)
+def check_read_state(**kwargs: Any) -> list[Any]:
+    """Read markers and unread counts (unread.py)."""
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    errors: list[Any] = []
+    interval = conf.READ_INTERVAL
+    if not _is_number(interval) or not 0 <= interval < float("inf"):
+        errors.append(
+            Error(
+                f"LIVEROOMS['READ_INTERVAL'] is {interval!r}.",
+                hint="Use a number of seconds, 0 or more, between two writes of a socket's "
+                f"read marker (default {DEFAULTS['READ_INTERVAL']}).",
+                id="liverooms.E175",
+            )
+        )
+    window = conf.UNREAD_WINDOW
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        errors.append(
+            Error(
+                f"LIVEROOMS['UNREAD_WINDOW'] is {window!r}.",
+                hint="Use a positive whole number of a room's latest events that unread counts "
+                f"look at (default {DEFAULTS['UNREAD_WINDOW']}).",
+                id="liverooms.E176",
+            )
+        )
+    return errors
+
+
+@register(Tags.compatibility)
+def check_attachments(**kwargs: Any) -> list[Any]:
+    """Chat attachments (attachments.py): ``liverooms.E180``-``E189``."""
+    from .attachments import KNOWN_TYPES
+
+    if not isinstance(conf.raw, dict):
+        return []  # E001
+    errors: list[Any] = []
+    size = conf.ATTACHMENT_MAX_BYTES
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        errors.append(
+            Error(
+                f"LIVEROOMS['ATTACHMENT_MAX_BYTES'] is {size!r}.",
+                hint="Give a positive number of bytes (default 10 MiB).",
+                id="liverooms.E180",
+            )
+        )
+    types = conf.ATTACHMENT_TYPES
+    if (
+        isinstance(types, str)
+        or not isinstance(types, (list, tuple))
+        or not all(t in KNOWN_TYPES for t in types)
+    ):
+        errors.append(
+            Error(
+                f"LIVEROOMS['ATTACHMENT_TYPES'] is {types!r}.",
+                hint=f"Give a list of content types among {', '.join(KNOWN_TYPES)} "
+                "(the types the server recognises from a file's bytes), or [] to refuse uploads.",
+                id="liverooms.E181",
+            )
+        )
+    try:
+        Rate.parse(conf.ATTACHMENT_RATE)
+    except ValueError as exc:
+        errors.append(
+            Error(
+                f"LIVEROOMS['ATTACHMENT_RATE'] is not a rate: {exc}.",
+                hint="Give (count, seconds), e.g. (10, 60) for 10 uploads a minute, or None.",
+                id="liverooms.E182",
+            )
+        )
+    return errors

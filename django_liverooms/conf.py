@@ -140,6 +140,26 @@ DEFAULTS: dict[str, Any] = {
     "EMBED_PROVIDERS": {},
     # Largest entry image upload, in bytes.
     "ENTRY_IMAGE_MAX_BYTES": 5 * 1024 * 1024,
+    # Issue 16: read state (unread.py). A socket's ``read`` frames are stored
+    # at most once per READ_INTERVAL seconds (the highest seq), and when it
+    # closes; 0: each one. Unread counts look at a room's latest
+    # UNREAD_WINDOW events at most (older ones count as read).
+    "READ_INTERVAL": 5.0,
+    "UNREAD_WINDOW": 1000,
+    # Issue 16: chat attachments (attachments.py). Largest upload, in bytes;
+    # the content types accepted, as found in the file's bytes (a subset of
+    # attachments.KNOWN_TYPES); uploads per user as a rate (count, seconds),
+    # per process; None: no limit.
+    "ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,
+    "ATTACHMENT_TYPES": [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+    ],
+    "ATTACHMENT_RATE": (10, 60),
 }
 
 

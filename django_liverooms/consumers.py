@@ -34,6 +34,7 @@ from . import (
     broadcast,
     fanout,
     layerwatch,
+    moderation,
     presence,
     protocol,
     ratelimit,
@@ -42,12 +43,13 @@ from . import (
     sessions,
     streams,
     subscription,
+    unread,
     workers,
     writer,
 )
 from .conf import conf
 from .outbox import Outbox
-from .policy import CachedVerdict, Opening, Refused, get_policy, reader_now
+from .policy import CachedVerdict, Opening, Refused, Screen, get_policy, reader_now
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     layer_lost = False  # set by layer_failed(): the socket is closing with 4503
     layer_lost_reading = False  # the layer read failed; read no more
     counted_as: str | None = None  # the key this socket counts under (ratelimit.connection_cap)
+    refused_detail: str | None = None  # told before the 4403 of a refused open (a ban)
     routed: asyncio.Lock | None = None  # orders the events the hub hands over
 
     @property  # type: ignore[override]
@@ -160,6 +163,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         opening = await self.open_stream(self.route_kwargs.get("slug", ""))
         await self.accept()
         if isinstance(opening, int):
+            if self.refused_detail:  # a ban (moderation.py): told why
+                await self.send_frame(protocol.error(protocol.FORBIDDEN, self.refused_detail))
             await self.close(code=opening)
             return
         self.stream, self.sender = opening.stream, opening.sender
@@ -202,6 +207,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 moderation=protocol.MODERATION_COMMANDS <= self.accepts,
             )
         except Refused as refused:
+            self.refused_detail = refused.detail if refused.tell else None
             return refused.close_code
 
     async def disconnect(self, code: int) -> None:
@@ -349,6 +355,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         user_id = event.get("user_id")
         if user_id is not None and user_id != getattr(self.user, "pk", None):
             return
+        if event.get("kick") and user_id is not None:  # moderation.kick(): whatever the policy says
+            await self.send_frame(protocol.error(protocol.FORBIDDEN, moderation.kicked_detail()))
+            await self.close(code=protocol.CLOSE_FORBIDDEN)
+            return
         try:
             await database_sync_to_async(self.authorize)(None)
         except protocol.ProtocolError as exc:
@@ -418,8 +428,36 @@ class ChatConsumer(StreamConsumer):
             await broadcast.apublish(await self.change_message(command))
         elif isinstance(command, (protocol.Mute, protocol.Unmute)):
             await self.send_frame(await self.change_mute(command))
+        elif isinstance(command, protocol.Read):
+            await self.mark_read(command.seq)
+        elif isinstance(command, protocol.FlagMessage):
+            await self.send_frame(await self.flag_message(command))
+        elif isinstance(command, protocol.ReactToMessage):
+            if await self.store_reaction(command):
+                reactions.recorder().changed(self.stream, command.id)
         else:
             await super().handle(command)
+
+    @database_sync_to_async
+    def store_reaction(self, command: protocol.ReactToMessage) -> bool:
+        """A signed-in poster's reaction to a message here; whether it changed anything."""
+        user, room = self.authorize(None)
+        if not user.is_authenticated:
+            raise protocol.ProtocolError(protocol.FORBIDDEN, "Sign in to react to messages.")
+        allowed = reactions.allowed()
+        if command.emoji not in allowed:
+            detail = (
+                f"emoji must be one of: {' '.join(allowed)}." if allowed else "Reactions are off."
+            )
+            raise protocol.ProtocolError(protocol.BAD_FRAME, detail)
+        if not get_policy().can_post(user, room, self.scope):
+            raise protocol.ProtocolError(protocol.FORBIDDEN, "You may not react here now.")
+        try:
+            return streams.react(room, command.id, user, command.emoji, command.on)
+        except streams.NotFound:
+            raise protocol.ProtocolError(
+                protocol.BAD_FRAME, f"There is no message {command.id} in this room."
+            ) from None
 
     async def post_message(self, command: protocol.SendMessage) -> None:
         if conf.PERSISTENCE == "worker":
@@ -439,8 +477,17 @@ class ChatConsumer(StreamConsumer):
     ) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
         """Store one message on its own (the writer's fallback when a batch fails)."""
         room = self.check_can_post(command.client_id)
+        screen = Screen(self.user, room, self.scope)  # self.user: as check_can_post found it
         with broadcast.collect() as outbox:
-            posted = streams.post_message(room, self.sender, command.body, command.client_id)
+            posted = streams.post_message(
+                room,
+                self.sender,
+                command.body,
+                command.client_id,
+                screen=screen,
+                attachments=command.attachments,
+                reply_to=command.reply_to,
+            )
         return posted, outbox
 
     def check_can_post(
@@ -471,6 +518,7 @@ class ChatConsumer(StreamConsumer):
                     command.id,
                     lambda message: policy.can_change_message(user, message, self.scope),
                     body=body,
+                    screen=Screen(user, room, self.scope),  # the edit's body: clean_message
                 )
         except streams.NotFound:
             raise protocol.ProtocolError(
@@ -531,12 +579,14 @@ class ChatConsumer(StreamConsumer):
             )
 
     def persist_event(self, room: Any, command: protocol.SendMessage) -> dict[str, Any]:
+        # The worker asks the policy with the route's kwargs as the scope.
+        route = self.scope.get("url_route", {}).get("kwargs", {})
         if self.process_local:  # no layer channel of our own: replies come via the hub
             reply_channel = fanout.reply_channel(self)
             return workers.persist_event(
-                room, self.sender, command, reply_channel, self.channel_name
+                room, self.sender, command, reply_channel, self.channel_name, route=route
             )
-        return workers.persist_event(room, self.sender, command, self.channel_name)
+        return workers.persist_event(room, self.sender, command, self.channel_name, route=route)
 
     def worker_silent(self, client_id: str) -> None:
         self.worker_timers.pop(client_id, None)
@@ -568,6 +618,80 @@ class ChatConsumer(StreamConsumer):
         await broadcast.apublish(
             [broadcast.Broadcast(self.stream.group_name, None, text, skip=self.channel_name)]
         )
+
+    # Flags (issue 16; moderation.py) --------------------------------------
+
+    @database_sync_to_async
+    def flag_message(self, command: protocol.FlagMessage) -> dict[str, Any]:
+        """A signed-in reader reports a message to the moderators; only they
+        are answered (``flagged``), nothing is broadcast."""
+        if not self.user.is_authenticated:
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN, "Only signed-in users may report messages."
+            )
+        user, room = self.authorize(None)
+        try:
+            moderation.flag(room, command.id, user, command.reason)
+        except streams.NotFound:
+            raise protocol.ProtocolError(
+                protocol.BAD_FRAME, f"There is no message {command.id} in this room."
+            ) from None
+        except streams.NotAllowed:
+            raise protocol.ProtocolError(
+                protocol.BAD_FRAME, "You cannot report your own message."
+            ) from None
+        return protocol.flagged(id=command.id)
+
+    # Read markers (issue 16; unread.py) ------------------------------------
+
+    read_asked = 0  # the highest seq this socket's ``read`` frames gave
+    read_stored = 0  # the highest seq written for it
+    read_at = float("-inf")  # the loop's time of the last write
+    read_timer: asyncio.TimerHandle | None = None
+
+    async def mark_read(self, seq: int) -> None:
+        """A ``read`` frame. Coalesced: written at once if READ_INTERVAL has
+        passed since this socket's last write, else with the highest seq
+        asked meanwhile when it has (and on disconnect)."""
+        if not self.user.is_authenticated:
+            raise protocol.ProtocolError(
+                protocol.FORBIDDEN, "Only signed-in users have read markers."
+            )
+        if seq <= self.read_asked:
+            return
+        self.read_asked = seq
+        loop = asyncio.get_running_loop()
+        wait = self.read_at + conf.READ_INTERVAL - loop.time()
+        if wait <= 0:
+            await self.store_read()
+        elif self.read_timer is None:
+            self.read_timer = loop.call_later(
+                wait, lambda: layerwatch.background(self.store_read())
+            )
+
+    async def store_read(self, *, ack: bool = True) -> None:
+        """Write the marker; the socket gets ``read`` with the marker as stored."""
+        self.read_timer = None
+        seq, stored = self.read_asked, self.read_stored
+        if seq <= stored:
+            return
+        self.read_stored, self.read_at = seq, asyncio.get_running_loop().time()
+        try:
+            marker = await database_sync_to_async(unread.mark_read)(self.user, self.stream, seq)
+        except Exception:
+            # A hint, not a write: retried with the next ``read`` or at disconnect.
+            logger.exception("liverooms: a read marker could not be stored")
+            self.read_stored = stored
+            return
+        if ack:
+            await self.send_frame(protocol.read(marker))
+
+    async def disconnect(self, code: int) -> None:
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+        if self.stream is not None and self.read_asked > self.read_stored:
+            await self.store_read(ack=False)
+        await super().disconnect(code)
 
 
 class LiveBlogConsumer(StreamConsumer):

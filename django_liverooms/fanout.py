@@ -234,8 +234,12 @@ class Hub:
 
     def forward(self, event: dict[str, Any]) -> None:
         """Any other group event (e.g. revoke.py's recheck) goes to each local
-        member, to run its handler there: these are rare."""
-        for consumer in tuple(self.groups.get(event.get("group", ""), ())):
+        member, to run its handler there: these are rare. One sent to
+        BATCH_GROUP (revoke.recheck_user: a ban, a kick) goes to every local
+        member, whatever its stream."""
+        group = event.get("group", "")
+        members = self.local.values() if group == BATCH_GROUP else self.groups.get(group, ())
+        for consumer in tuple(members):
             consumer.receive_routed(event)
 
     def route(self, event: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ can be replayed are the same rows.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.core.validators import RegexValidator
 from django.db import models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from model_utils import Choices, FieldTracker
 from model_utils.managers import SoftDeletableManager, SoftDeletableQuerySet
 from model_utils.models import SoftDeletableModel, StatusModel, TimeStampedModel
@@ -75,6 +77,40 @@ def _slug_constraint(name: str) -> models.CheckConstraint:
     return models.CheckConstraint(condition=models.Q(slug__regex=SLUG_PATTERN), name=name)
 
 
+class RoomQuerySet(models.QuerySet):
+    def direct(self, a: Any, b: Any) -> Room:
+        """The direct-message room of users ``a`` and ``b``: private, the two
+        of them its members; created on the first call, found again after
+        (in either order, from any process), never duplicated."""
+        if a.pk is None or b.pk is None or a.pk == b.pk:
+            raise ValueError("A direct room needs two different saved users.")
+        slug = direct_slug(a.pk, b.pk)
+        with transaction.atomic(using=self.db):
+            room, created = self.get_or_create(
+                slug=slug,
+                defaults={
+                    "title": protocol.shown_name(f"{display_name(a)}, {display_name(b)}", 200),
+                    "private": True,
+                    "direct": True,
+                },
+            )
+            if created:
+                RoomMember.objects.using(self.db).bulk_create(
+                    [RoomMember(room=room, user=a), RoomMember(room=room, user=b)]
+                )
+        return room
+
+
+def direct_slug(a_pk: Any, b_pk: Any) -> str:
+    """``dm-<pk>-<pk>`` (the smaller first) for integer keys; a digest otherwise."""
+    keys = sorted((a_pk, b_pk)) if isinstance(a_pk, int) and isinstance(b_pk, int) else None
+    slug = f"dm-{keys[0]}-{keys[1]}" if keys else ""
+    if not keys or len(slug) > 64:
+        pair = "\n".join(sorted((str(a_pk), str(b_pk))))
+        slug = "dm-" + hashlib.sha256(pair.encode()).hexdigest()[:40]
+    return slug
+
+
 class Room(Stream):
     kind = "chat"
 
@@ -83,6 +119,12 @@ class Room(Stream):
         default=False,
         help_text=_("Only the room's members may read and post in a private room."),
     )
+    direct = models.BooleanField(
+        _("direct"),
+        default=False,
+        editable=False,
+        help_text=_("A direct-message room of two users (Room.objects.direct())."),
+    )
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         through="RoomMember",
@@ -90,6 +132,16 @@ class Room(Stream):
         blank=True,
         verbose_name=_("members"),
     )
+    slow_mode_seconds = models.PositiveIntegerField(
+        _("slow mode"),
+        default=0,
+        help_text=_(
+            "Seconds each user must wait between two messages in this room; 0: off. "
+            "Moderators are not slowed."
+        ),
+    )
+
+    objects = RoomQuerySet.as_manager()
 
     class Meta(Stream.Meta):
         verbose_name = _("chat room")
@@ -357,8 +409,13 @@ MEDIA_FIELDS = ("embed_url", "image", "image_alt")
 class Message(StreamItem):
     """A chat message. Soft-deleted messages stay, marked ``is_removed``."""
 
+    # No index of its own: the (room, sender_key, created) index serves it.
     room = models.ForeignKey(
-        Room, on_delete=models.CASCADE, related_name="messages", verbose_name=_("room")
+        Room,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("room"),
+        db_index=False,
     )
     author_name = models.CharField(
         _("author name"),
@@ -375,8 +432,20 @@ class Message(StreamItem):
         editable=False,
         help_text=_("Who sent it, for idempotent sends: a user, a session or a connection."),
     )
+    reply_to = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replies",
+        verbose_name=_("reply to"),
+        help_text=_("The message of the same room this one answers."),
+    )
 
     tracker = FieldTracker(fields=["body", "is_removed"])
+    # Not a field: what the ``message`` frame of its first save says about
+    # its attachments (set by streams.post_message, which binds them).
+    attachment_frames: list[dict[str, Any]] | None = None
 
     class Meta(StreamItem.Meta):
         verbose_name = _("message")
@@ -389,6 +458,12 @@ class Message(StreamItem):
                 name="liverooms_message_unique_client_id",
             )
         ]
+        # A sender's latest message in a room, for slow mode (streams.last_posts).
+        indexes = [
+            models.Index(
+                fields=["room", "sender_key", "created"], name="liverooms_message_sender_time"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.author_name}: {self.body[:50]}"
@@ -398,7 +473,17 @@ class Message(StreamItem):
             self.author_name = display_name(self.author)
         # A longer name would fail the save (DataError on PostgreSQL).
         self.author_name = protocol.shown_name(self.author_name, AUTHOR_NAME_MAX_LENGTH)
-        super().save(*args, **kwargs)
+        # Who the body @names (unread.py) is stored with the body, when it changes.
+        before = (
+            [] if self._state.adding else protocol.mentions(self.tracker.previous("body") or "")
+        )
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            super().save(*args, **kwargs)
+            if protocol.mentions(self.body) != before:
+                from .unread import save_mentions
+
+                save_mentions([(self.pk, self.body)], using, replace=bool(before))
 
     # The bridge's serialisers (see bridge.register).
 
@@ -413,6 +498,8 @@ class Message(StreamItem):
                 author=_author(self.author, self.author_name),
                 created=_iso(self.created),
                 client_id=self.client_id or None,
+                attachments=self.attachment_frames,
+                reply_to=self.reply_to.quoted() if self.reply_to_id else None,
             )
         if self.is_removed:
             if self.tracker.previous("is_removed"):
@@ -426,6 +513,15 @@ class Message(StreamItem):
         if self.is_removed:
             return None  # its deletion was an event already
         return protocol.message_deleted(id=self.pk)
+
+    def quoted(self) -> dict[str, Any]:
+        """How a reply to this message shows it (protocol.quote)."""
+        return protocol.quote(
+            id=self.pk,
+            author=protocol.user_info(self.author_id, self.author_name),
+            body=self.body,
+            removed=self.is_removed,
+        )
 
 
 class Entry(StreamItem, StatusModel):
@@ -619,3 +715,237 @@ class Entry(StreamItem, StatusModel):
 
     def frame_for_delete(self) -> dict[str, Any] | None:
         return protocol.entry_deleted(id=self.pk) if self._was_live() else None
+
+
+# Read state (issue 16; unread.py) ------------------------------------------------
+
+
+class ReadMarker(TimeStampedModel):
+    """How far a signed-in user has read a chat room: the seq of the latest
+    event read. Only ever moves forward (unread.mark_read)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="liverooms_read_markers",
+        verbose_name=_("user"),
+    )
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="read_markers", verbose_name=_("room")
+    )
+    seq = models.PositiveBigIntegerField(
+        _("read up to"), default=0, help_text=_("The seq of the latest event the user has read.")
+    )
+
+    class Meta:
+        verbose_name = _("read marker")
+        verbose_name_plural = _("read markers")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "room"], name="liverooms_readmarker_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room} up to #{self.seq}"
+
+
+class Mention(models.Model):
+    """A user ``@named`` in a chat message (protocol.mentions); counted as an
+    unread mention while the message is after the user's read marker."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="mentions", verbose_name=_("message")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="liverooms_mentions",
+        verbose_name=_("user"),
+    )
+
+    class Meta:
+        verbose_name = _("mention")
+        verbose_name_plural = _("mentions")
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="liverooms_mention_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"@{self.user} in message {self.message_id}"
+
+
+# Attachments (issue 16; attachments.py) ------------------------------------------
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    """``liverooms/attachments/<room pk>/<random>.<extension>``: never the
+    client's file name (``filename`` only gives the extension of the type
+    found in the file's bytes)."""
+    import uuid
+
+    extension = filename.rpartition(".")[2].lower()[:10] or "bin"
+    return f"liverooms/attachments/{instance.room_id}/{uuid.uuid4().hex}.{extension}"
+
+
+class Attachment(TimeStampedModel):
+    """A file uploaded to a chat room by a signed-in user, shown with the
+    message that references it (``message`` is set when one does)."""
+
+    NAME_MAX_LENGTH = 200
+
+    room = models.ForeignKey(
+        Room, on_delete=models.CASCADE, related_name="attachments", verbose_name=_("room")
+    )
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="liverooms_attachments",
+        verbose_name=_("uploader"),
+    )
+    file = models.FileField(_("file"), upload_to=attachment_path, max_length=200)
+    name = models.CharField(
+        _("name"), max_length=NAME_MAX_LENGTH, help_text=_("The file's name as uploaded, cleaned.")
+    )
+    content_type = models.CharField(
+        _("type"), max_length=100, help_text=_("As found in the file's bytes.")
+    )
+    size = models.PositiveBigIntegerField(_("size"), help_text=_("In bytes."))
+    message = models.ForeignKey(
+        Message,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
+        verbose_name=_("message"),
+        help_text=_("The message that sent it; empty until one does."),
+    )
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+
+# Moderation tools (issue 16; moderation.py) ---------------------------------------
+
+FLAG_REASON_MAX_LENGTH = protocol.FLAG_REASON_MAX
+
+
+class Flag(StatusModel, TimeStampedModel):
+    """A signed-in reader's report of a chat message, for the admin's review
+    queue: open until a moderator deletes the message (resolved) or
+    dismisses it."""
+
+    STATUS = Choices(
+        ("open", pgettext_lazy("flag status", "open")),
+        ("resolved", pgettext_lazy("flag status", "resolved")),
+        ("dismissed", pgettext_lazy("flag status", "dismissed")),
+    )
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="flags", verbose_name=_("message")
+    )
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="liverooms_flags",
+        verbose_name=_("reporter"),
+    )
+    reason = models.CharField(_("reason"), max_length=FLAG_REASON_MAX_LENGTH, blank=True)
+
+    class Meta:
+        verbose_name = _("flag")
+        verbose_name_plural = _("flags")
+        constraints = [
+            models.UniqueConstraint(fields=["message", "reporter"], name="liverooms_flag_unique")
+        ]
+        # The review queue (open first, oldest first) and the open counts.
+        indexes = [models.Index(fields=["status", "created"], name="liverooms_flag_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.reporter} flagged message {self.message_id}"
+
+
+class BanQuerySet(models.QuerySet):
+    def active(self, now: Any = None) -> models.QuerySet:
+        now = now or timezone.now()
+        return self.filter(models.Q(until__isnull=True) | models.Q(until__gt=now))
+
+
+class Ban(models.Model):
+    """A user who may not read or post in any chat room (live blogs stay
+    readable), for a while or for good. Saving one closes the user's open
+    chat sockets in every server process (moderation.py)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="liverooms_bans",
+        verbose_name=_("user"),
+    )
+    until = models.DateTimeField(
+        _("until"), null=True, blank=True, help_text=_("Empty: until the ban is deleted.")
+    )
+    reason = models.CharField(
+        _("reason"), max_length=500, blank=True, help_text=_("Shown to the user.")
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    objects = BanQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("ban")
+        verbose_name_plural = _("bans")
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.user} banned"
+
+    @property
+    def is_active(self) -> bool:
+        return self.until is None or self.until > timezone.now()
+
+
+class MessageReaction(models.Model):
+    """A user's reaction to a chat message: one per user, emoji and message
+    (issue 16). Readers get the counts from ``message.reactions`` events."""
+
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="reactions", verbose_name=_("message")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="liverooms_reactions",
+        verbose_name=_("user"),
+    )
+    emoji = models.CharField(_("emoji"), max_length=protocol.EMOJI_MAX_LENGTH)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("message reaction")
+        verbose_name_plural = _("message reactions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="liverooms_reaction_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.emoji} by {self.user} on {self.message_id}"

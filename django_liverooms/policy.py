@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +27,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
-from . import protocol
+from . import moderation, protocol, unread
 from .conf import conf
 from .models import LiveBlog, Message, Room, RoomMember, RoomMute, Stream, display_name
 from .streams import Sender, get_stream
@@ -35,6 +35,9 @@ from .streams import Sender, get_stream
 # The permission that makes a user a moderator of every chat room (the admin
 # permission to change messages); RoomMember.moderator makes one of a room.
 MODERATE_PERMISSION = "django_liverooms.change_message"
+# Seconds a user object keeps its ban as read (DefaultPolicy.ban): the checks
+# of one write ask can_read more than once and share one query.
+BAN_TTL = 1.0
 
 
 class DefaultPolicy:
@@ -53,8 +56,11 @@ class DefaultPolicy:
     """
 
     def can_read(self, user: Any, stream: Stream, scope: dict[str, Any] | None = None) -> bool:
-        if isinstance(stream, Room) and stream.private:
-            return self.is_member(user, stream)
+        if isinstance(stream, Room):
+            if self.ban(user) is not None:  # banned from every chat room (moderation.py)
+                return False
+            if stream.private:
+                return self.is_member(user, stream)
         return True
 
     def can_post(self, user: Any, stream: Stream, scope: dict[str, Any] | None = None) -> bool:
@@ -98,6 +104,19 @@ class DefaultPolicy:
             and self.can_post(user, room, scope)
         )
 
+    def clean_message(
+        self, user: Any, room: Room, body: str, scope: dict[str, Any] | None = None
+    ) -> str:
+        """The body to store for a chat message (or an edit) from a socket.
+
+        Return it as it is (the default) or rewritten (a word list replaced
+        by asterisks); raise :class:`MessageRejected` to refuse it. Asked in
+        the transaction that stores it, for every new message and edit, from
+        anyone (moderators too). A resend of a stored message (its
+        ``client_id``) is answered with it, whatever this says now.
+        """
+        return body
+
     def is_member(self, user: Any, room: Room) -> bool:
         if not (user.is_authenticated and user.is_active):
             return False
@@ -112,6 +131,39 @@ class DefaultPolicy:
             return (room.pk, user.pk) in facts.muted
         return RoomMute.objects.active().filter(room=room, user=user).exists()
 
+    def ban(self, user: Any) -> Any:
+        """``user``'s site-wide ban from chat rooms now (a ``Ban``), or None.
+
+        One query per check: within ``batch_checks`` the batch's, else read
+        and kept on the user object for ``BAN_TTL`` seconds, so that the
+        checks of one write (``can_read``, then ``can_post`` which asks it
+        again) share it.
+        """
+        if user is None or not user.is_authenticated:
+            return None
+        facts = _batch.get()
+        if facts is not None and user.pk in facts.ban_asked:
+            return facts.bans.get(user.pk)
+        now = time.monotonic()
+        cached = getattr(user, "_liverooms_ban", None)
+        if cached is not None and now - cached[0] < BAN_TTL:
+            return cached[1]
+        found = moderation.active_ban(user)
+        user._liverooms_ban = (now, found)
+        return found
+
+    def refused_because(
+        self, user: Any, stream: Stream, scope: dict[str, Any] | None = None
+    ) -> str | None:
+        """Why ``user`` may not read ``stream``, asked once ``can_read`` has
+        refused: the ``forbidden`` detail the reader is told (also when the
+        socket opens), or None for the usual one. The default explains a ban."""
+        if isinstance(stream, Room):
+            found = self.ban(user)
+            if found is not None:
+                return moderation.ban_detail(found)
+        return None
+
     def display_name(self, user: Any) -> str:
         """The name readers see for a signed-in user."""
         return display_name(user)
@@ -124,6 +176,42 @@ class DefaultPolicy:
         still only a label; the widget tells "mine" by author id or client_id.
         """
         return gettext("Guest %(id)s") % {"id": hashlib.sha256(guest_key.encode()).hexdigest()[:8]}
+
+
+class MessageRejected(Exception):
+    """Raised by :meth:`DefaultPolicy.clean_message` to refuse a message.
+
+    Nothing is stored; the sender gets an ``error`` frame with code
+    ``rejected``, this ``detail`` and the message's ``client_id``.
+    """
+
+    def __init__(self, detail: str = "This message was refused.") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass
+class Screen:
+    """The policy on one sender's new messages in a room, as
+    ``streams.post_messages`` asks it: the body to store, and whether the
+    room's slow mode holds the sender back. Database thread."""
+
+    user: Any
+    room: Room
+    scope: dict[str, Any] | None
+
+    def clean(self, body: str, client_id: str | None) -> str:
+        """``clean_message``'s body; ProtocolError ``rejected`` if it refuses."""
+        try:
+            return get_policy().clean_message(self.user, self.room, body, self.scope)
+        except MessageRejected as refused:
+            raise protocol.ProtocolError(protocol.REJECTED, refused.detail, client_id) from None
+
+    @cached_property
+    def exempt(self) -> bool:
+        """Whether slow mode lets the sender through (a moderator); asked only
+        of a message it would refuse, so a batch does not ask everyone."""
+        return bool(get_policy().can_moderate(self.user, self.room, self.scope))
 
 
 def identify(user: Any, scope: dict[str, Any], connection_id: str) -> Sender:
@@ -147,6 +235,8 @@ class BatchFacts:
     asked: set[tuple[Any, Any]] = field(default_factory=set)  # (room pk, user pk) looked up
     members: set[tuple[Any, Any]] = field(default_factory=set)
     muted: set[tuple[Any, Any]] = field(default_factory=set)
+    ban_asked: set[Any] = field(default_factory=set)  # user pks whose bans were read
+    bans: dict[Any, Any] = field(default_factory=dict)  # user pk -> its Ban
 
 
 _batch: contextvars.ContextVar[BatchFacts | None] = contextvars.ContextVar(
@@ -160,7 +250,7 @@ def batch_checks(connections: list[tuple[Any, dict[str, Any] | None, Any]]) -> I
     read what they need in a few queries for all of them, not a few each:
     the signed-in users' sessions and users (with the database session
     engine and Django's ModelBackend; others are read one by one as before),
-    and the default policy's memberships and mutes. Database thread, inside
+    and the default policy's memberships, mutes and bans. Database thread, inside
     the transaction the writes are checked in.
     """
     facts = BatchFacts()
@@ -184,6 +274,8 @@ def batch_checks(connections: list[tuple[Any, dict[str, Any] | None, Any]]) -> I
             .filter(room__in=rooms, user__in=users)
             .values_list("room", "user")
         )
+        facts.ban_asked = users
+        facts.bans = moderation.active_bans(users)
     token = _batch.set(facts)
     try:
         yield
@@ -301,10 +393,13 @@ def session_hash_matches(session_hash: Any, user: Any) -> bool:
 class Refused(Exception):
     """A stream a reader may not open; ``close_code`` and ``status`` say why."""
 
-    def __init__(self, close_code: int, detail: str):
+    def __init__(self, close_code: int, detail: str, *, tell: bool = False):
         super().__init__(detail)
         self.close_code = close_code
         self.detail = detail
+        # A socket is told ``detail`` (an ``error`` frame) before the close at
+        # open: the policy explained it (refused_because: a ban).
+        self.tell = tell
 
     @property
     def status(self) -> int:
@@ -329,9 +424,25 @@ def readable_stream(
     stream = find(kind, slug)
     if stream is None:
         raise Refused(protocol.CLOSE_NOT_FOUND, f"No {kind} stream {slug[:64]!r}.")
-    if not get_policy().can_read(user, stream, scope):
-        raise Refused(protocol.CLOSE_FORBIDDEN, "You may not read this stream.")
+    policy = get_policy()
+    forget_ban(user)  # a new check reads the ban again
+    if not policy.can_read(user, stream, scope):
+        because = policy.refused_because(user, stream, scope)
+        raise Refused(
+            protocol.CLOSE_FORBIDDEN,
+            because or "You may not read this stream.",
+            tell=because is not None,
+        )
     return stream
+
+
+def forget_ban(user: Any) -> None:
+    """Drop the ban kept on ``user`` (DefaultPolicy.ban): a check that starts
+    with this object (an opening, a page of unread counts) reads it afresh."""
+    try:
+        del user._liverooms_ban
+    except AttributeError:
+        pass
 
 
 @dataclass(frozen=True)
@@ -342,10 +453,18 @@ class Opening:
     sender: Sender
     can_post: bool
     can_moderate: bool = False
+    read_seq: int | None = None  # a signed-in user's read marker in a chat room
 
     def welcome(self, kind: str, seq: int) -> dict[str, Any]:
         return protocol.welcome(
-            kind, self.stream.slug, seq, self.sender.info, self.can_post, self.can_moderate
+            kind,
+            self.stream.slug,
+            seq,
+            self.sender.info,
+            self.can_post,
+            self.can_moderate,
+            slow_mode=getattr(self.stream, "slow_mode_seconds", 0),
+            read_seq=self.read_seq,
         )
 
 
@@ -374,6 +493,9 @@ def open_stream(
         sender=identify(user, _session_scope(scope, session), connection_id),
         can_post=policy.can_post(user, stream, scope),
         can_moderate=moderation and policy.can_moderate(user, stream, scope),
+        read_seq=unread.read_seq(user, stream)
+        if isinstance(stream, Room) and user is not None and user.is_authenticated
+        else None,
     )
 
 
@@ -405,8 +527,10 @@ def reader_now(
             raise Refused(protocol.CLOSE_NOT_FOUND, "This stream no longer exists.") from None
         if streams_now is not None:
             streams_now[key] = current
-    if not get_policy().can_read(fresh, current, scope):
-        raise Refused(protocol.CLOSE_FORBIDDEN, "You may no longer read this stream.")
+    policy = get_policy()
+    if not policy.can_read(fresh, current, scope):
+        because = policy.refused_because(fresh, current, scope)
+        raise Refused(protocol.CLOSE_FORBIDDEN, because or "You may no longer read this stream.")
     return fresh, current
 
 

@@ -31,6 +31,10 @@ UNAVAILABLE = "unavailable"
 # Addition: the ``after`` a client resumes from cannot be continued without a
 # gap (beyond the stream's seq, or pruned by retention): reload.
 HISTORY_GONE = "history_gone"
+# Additions (issue 16): the policy's clean_message refused the message (do not
+# resend it); the room's slow mode refused it (resend after ``retry_after``).
+REJECTED = "rejected"
+SLOW_MODE = "slow_mode"
 
 # Close codes. 4503 is an addition: the server lost its channel layer for a
 # moment; reconnect (with backoff) and resume with ?after=. Not 1012 (Service
@@ -70,6 +74,7 @@ class ProtocolError(Exception):
         client_id: str | None = None,
         *,
         close_code: int | None = None,
+        retry_after: int | None = None,
     ):
         super().__init__(detail)
         self.code = code
@@ -77,15 +82,20 @@ class ProtocolError(Exception):
         self.client_id = client_id
         # Set when the connection is closed after the error frame (4403, 4429).
         self.close_code = close_code
+        self.retry_after = retry_after  # seconds (slow_mode)
 
     def frame(self) -> dict[str, Any]:
-        return error(self.code, self.detail, self.client_id)
+        return error(self.code, self.detail, self.client_id, retry_after=self.retry_after)
 
 
 @dataclass(frozen=True)
 class SendMessage:
     body: str
     client_id: str
+    # Addition (issue 16): ids of uploaded attachments; () for none.
+    attachments: tuple[int, ...] = ()
+    # Addition (issue 16): the id of the message it replies to.
+    reply_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -128,12 +138,53 @@ class React:
     entry: int | None
 
 
-Command = SendMessage | Typing | Ping | EditMessage | DeleteMessage | Mute | Unmute | React
+@dataclass(frozen=True)
+class ReactToMessage:
+    """A signed-in reader's reaction to a chat message, set or taken back (issue 16, addition)."""
+
+    id: int
+    emoji: str
+    on: bool
+
+
+@dataclass(frozen=True)
+class Read:
+    """A signed-in reader has read a chat room up to ``seq`` (issue 16, addition)."""
+
+    seq: int
+
+
+# Flags (issue 16, addition): a signed-in reader reports a chat message to the
+# site's moderators (moderation.py); answered to the reporter alone.
+FLAG_REASON_MAX = 500  # characters of a flag's optional reason
+
+
+@dataclass(frozen=True)
+class FlagMessage:
+    id: int
+    reason: str  # "" when none was given
+
+
+Command = (
+    SendMessage
+    | Typing
+    | Ping
+    | EditMessage
+    | DeleteMessage
+    | Mute
+    | Unmute
+    | React
+    | Read
+    | ReactToMessage
+    | FlagMessage
+)
 # Commands that write, and so count against the send rate.
-WRITES = (SendMessage, EditMessage, DeleteMessage, Mute, Unmute)
+WRITES = (SendMessage, EditMessage, DeleteMessage, Mute, Unmute, ReactToMessage, FlagMessage)
 
 MODERATION_COMMANDS = frozenset({"message.edit", "message.delete", "mute", "unmute"})
-CHAT_COMMANDS = frozenset({"message", "typing", "ping"}) | MODERATION_COMMANDS
+CHAT_COMMANDS = (
+    frozenset({"message", "typing", "ping", "read", "message.react", "flag"}) | MODERATION_COMMANDS
+)
 LIVEBLOG_COMMANDS = frozenset({"ping", "reaction"})
 EMOJI_MAX_LENGTH = 16  # characters of one allowed reaction (a flag or a ZWJ sequence fits)
 
@@ -243,7 +294,44 @@ def _body(frame: dict[str, Any], limits: Limits, client_id: str | None) -> str:
 
 def _send_message(frame: dict[str, Any], limits: Limits) -> SendMessage:
     client_id = _client_id(frame)
-    return SendMessage(body=_body(frame, limits, client_id), client_id=client_id)
+    attachments = _attachment_ids(frame, client_id)
+    body = frame.get("body")
+    if attachments and isinstance(body, str) and not body.strip():
+        body = ""  # addition (issue 16): a message of attachments alone
+    else:
+        body = _body(frame, limits, client_id)
+    reply_to = frame.get("reply_to")
+    if reply_to is not None:
+        try:
+            reply_to = _positive_id(frame, "reply_to")
+        except ProtocolError as exc:
+            raise ProtocolError(BAD_FRAME, exc.detail, client_id) from None
+    return SendMessage(body=body, client_id=client_id, attachments=attachments, reply_to=reply_to)
+
+
+MAX_ATTACHMENTS = 4  # attachment ids in one ``message`` (addition, issue 16)
+
+
+def _attachment_ids(frame: dict[str, Any], client_id: str | None) -> tuple[int, ...]:
+    """A ``message`` frame's ``attachments``: absent, null or [] for none, else
+    1 to MAX_ATTACHMENTS distinct integer ids."""
+    ids = frame.get("attachments")
+    if ids is None or ids == []:
+        return ()
+    if (
+        not isinstance(ids, list)
+        or len(ids) > MAX_ATTACHMENTS
+        or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_SEQ for i in ids
+        )
+        or len(set(ids)) != len(ids)
+    ):
+        raise ProtocolError(
+            BAD_FRAME,
+            f"attachments must be a list of at most {MAX_ATTACHMENTS} distinct attachment ids.",
+            client_id,
+        )
+    return tuple(ids)
 
 
 def _positive_id(frame: dict[str, Any], field: str) -> int:
@@ -308,6 +396,12 @@ def parse(
         return _moderation(kind, frame, limits)
     if kind == "reaction":
         return _reaction(frame)
+    if kind == "message.react":
+        return _message_reaction(frame)
+    if kind == "read":
+        return Read(seq=_positive_id(frame, "seq"))
+    if kind == "flag":
+        return _flag(frame)
     return Ping()
 
 
@@ -321,6 +415,35 @@ def _reaction(frame: dict[str, Any]) -> React:
     if entry is not None:
         entry = _positive_id(frame, "entry")
     return React(emoji=emoji, entry=entry)
+
+
+def _message_reaction(frame: dict[str, Any]) -> ReactToMessage:
+    emoji = frame.get("emoji")
+    if not isinstance(emoji, str) or not 0 < len(emoji) <= EMOJI_MAX_LENGTH:
+        raise ProtocolError(
+            BAD_FRAME, f"emoji must be a string of 1 to {EMOJI_MAX_LENGTH} characters."
+        )
+    on = frame.get("on", True)
+    if not isinstance(on, bool):
+        raise ProtocolError(BAD_FRAME, "on must be true (react) or false (take it back).")
+    return ReactToMessage(id=_positive_id(frame, "id"), emoji=emoji, on=on)
+
+
+def _flag(frame: dict[str, Any]) -> FlagMessage:
+    message_id = _positive_id(frame, "id")
+    reason = frame.get("reason")
+    if reason is None:
+        reason = ""
+    if not isinstance(reason, str) or len(reason) > FLAG_REASON_MAX:
+        raise ProtocolError(
+            BAD_FRAME, f"reason must be null or a string of at most {FLAG_REASON_MAX} characters."
+        )
+    return FlagMessage(id=message_id, reason=_clean_text(reason, "reason", None).strip())
+
+
+def flagged(*, id: int) -> dict[str, Any]:
+    """The answer to a ``flag``, to the reporter alone (not a stream event: no seq)."""
+    return {"type": "flagged", "id": id}
 
 
 # Outbound -----------------------------------------------------------------
@@ -347,8 +470,10 @@ def welcome(
     user: dict[str, Any],
     can_post: bool,
     can_moderate: bool = False,
+    slow_mode: int = 0,
+    read_seq: int | None = None,
 ) -> dict[str, Any]:
-    return {
+    frame = {
         "type": "welcome",
         "stream": stream,
         "slug": slug,
@@ -358,6 +483,11 @@ def welcome(
         "can_moderate": can_moderate,
         "version": PROTOCOL_VERSION,
     }
+    if slow_mode:  # addition (issue 16), present only when on
+        frame["slow_mode"] = slow_mode
+    if read_seq is not None:  # addition (issue 16): a signed-in user's read marker
+        frame["read_seq"] = read_seq
+    return frame
 
 
 def resume_errors(
@@ -410,9 +540,11 @@ def message(
     author: dict[str, Any],
     created: str,
     client_id: str | None,
+    attachments: list[dict[str, Any]] | None = None,
+    reply_to: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A ``message`` frame without its seq (the stream assigns it on commit)."""
-    return {
+    frame = {
         "type": "message",
         "id": id,
         "slug": slug,
@@ -421,10 +553,100 @@ def message(
         "created": created,
         "client_id": client_id,
     }
+    if attachments:  # addition (issue 16), present only when there are some
+        frame["attachments"] = attachments
+    if reply_to is not None:  # addition (issue 16): the quoted message (quote())
+        frame["reply_to"] = reply_to
+    return _with_mentions(frame, body)
+
+
+def attachment(*, id: int, name: str, type: str, size: int, url: str) -> dict[str, Any]:
+    """An attachment as a ``message`` frame (and the upload's answer) describe it."""
+    return {"id": id, "name": name, "type": type, "size": size, "url": url}
+
+
+# Replies (issue 16, addition): a message quotes the one it answers.
+QUOTE_LENGTH = 200  # characters of the quoted body
+
+
+def quote(*, id: int, author: dict[str, Any], body: str, removed: bool = False) -> dict[str, Any]:
+    """What a reply's ``reply_to`` shows of the message it answers: its id,
+    author and the start of its body; only the id (``redacted``) once removed."""
+    if removed:
+        return {"id": id, "redacted": True}
+    cut = body if len(body) <= QUOTE_LENGTH else body[: QUOTE_LENGTH - 1] + "\u2026"
+    return {"id": id, "author": author, "body": cut}
+
+
+def with_quote(frame: dict[str, Any], quoted: dict[str, Any]) -> dict[str, Any]:
+    """A stored reply showing the message it answers as it is now (``quoted``
+    from :func:`quote`): edited, or removed."""
+    current = frame.get("reply_to")
+    if not isinstance(current, dict) or current.get("id") != quoted["id"]:
+        return frame
+    return {**frame, "reply_to": quoted}
+
+
+# Reactions to chat messages (issue 16, addition): stored, one per user,
+# emoji and message; readers get the counts, coalesced (message_reactions.py).
+REACTION_USERS_MAX = 20  # user ids listed per emoji (count is always complete)
+
+
+def message_reactions(*, id: int, reactions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A message's reactions now: ``[{"emoji", "count", "users": [ids]}]``."""
+    return {"type": "message.reactions", "id": id, "reactions": reactions}
+
+
+def with_current_reactions(frame: dict[str, Any], reacted: dict[str, Any]) -> dict[str, Any]:
+    """A stored ``message`` frame carrying a later ``message.reactions``' counts
+    (``reactions`` present only when there are some)."""
+    if frame.get("type") != "message" or frame.get("redacted"):
+        return frame
+    out = dict(frame)
+    if reacted["reactions"]:
+        out["reactions"] = reacted["reactions"]
+    else:
+        out.pop("reactions", None)
+    return out
 
 
 def message_edited(*, id: int, body: str, edited: str) -> dict[str, Any]:
-    return {"type": "message.edited", "id": id, "body": body, "edited": edited}
+    return _with_mentions(
+        {"type": "message.edited", "id": id, "body": body, "edited": edited}, body
+    )
+
+
+# Mentions (issue 16, addition): ``@username`` in a chat message's body.
+MAX_MENTIONS = 10  # names taken from one message
+MENTION_NAME_MAX = 150  # Django's username length
+# "@" at the start or after a character that cannot be part of a username
+# (so "bob@example.com" mentions nobody), then a name ending in a word character.
+_MENTION = re.compile(r"(?<![\w.+@-])@(\w[\w.+-]*)")
+
+
+def mentions(body: str) -> list[str]:
+    """The usernames ``@named`` in ``body``: in order, each once, at most
+    ``MAX_MENTIONS``; trailing ``.``, ``+`` and ``-`` are punctuation."""
+    names: list[str] = []
+    for match in _MENTION.finditer(body):
+        name = match.group(1).rstrip(".+-")
+        if len(name) <= MENTION_NAME_MAX and name not in names:
+            names.append(name)
+            if len(names) == MAX_MENTIONS:
+                break
+    return names
+
+
+def _with_mentions(frame: dict[str, Any], body: str) -> dict[str, Any]:
+    named = mentions(body)
+    if named:  # present only when the body names someone: v1 frames stay as they were
+        frame["mentions"] = named
+    return frame
+
+
+def read(read_seq: int) -> dict[str, Any]:
+    """A signed-in reader's read marker in a chat room now (not a stream event: no seq)."""
+    return {"type": "read", "read_seq": read_seq}
 
 
 def message_deleted(*, id: int) -> dict[str, Any]:
@@ -533,9 +755,9 @@ def shown_name(name: str, limit: int = NAME_MAX_LENGTH) -> str:
 
 def change_of(frame_type: str) -> tuple[str, str] | None:
     """``("message", "deleted")`` for ``"message.deleted"``; None unless the
-    type ends in ``.deleted``, ``.edited`` or ``.marked``."""
+    type ends in ``.deleted``, ``.edited``, ``.marked`` or ``.reactions``."""
     family, dot, change = frame_type.rpartition(".")
-    if dot and family and change in ("deleted", "edited", "marked"):
+    if dot and family and change in ("deleted", "edited", "marked", "reactions"):
         return family, change
     return None
 
@@ -558,6 +780,10 @@ def redacted(
             out[field] = ""
     if erase_author and isinstance(out.get("author"), dict):
         out["author"] = user_info(None, "")
+    if "body" in fields:
+        out.pop("mentions", None)  # who the body named goes with it
+        out.pop("attachments", None)  # and its files (no longer served)
+        out.pop("reactions", None)  # and who reacted to it
     out["redacted"] = True
     return out
 
@@ -577,6 +803,10 @@ def with_current_text(frame: dict[str, Any], edit: dict[str, Any]) -> dict[str, 
             out[key] = value
     if "edited" in edit:
         out["edited"] = edit["edited"]
+    if out.get("type") in ("message", "message.edited") and "body" in edit:
+        out.pop("mentions", None)  # the names of the current body, if any
+        if edit.get("mentions"):
+            out["mentions"] = edit["mentions"]
     return out
 
 
@@ -621,8 +851,13 @@ def pong() -> dict[str, Any]:
     return {"type": "pong"}
 
 
-def error(code: str, detail: str, client_id: str | None = None) -> dict[str, Any]:
-    return {"type": "error", "code": code, "detail": detail, "client_id": client_id}
+def error(
+    code: str, detail: str, client_id: str | None = None, *, retry_after: int | None = None
+) -> dict[str, Any]:
+    frame = {"type": "error", "code": code, "detail": detail, "client_id": client_id}
+    if retry_after is not None:  # addition (issue 16): slow_mode's wait, in seconds
+        frame["retry_after"] = retry_after
+    return frame
 
 
 # Server-Sent Events (the live blog's ``/stream``) -----------------------------

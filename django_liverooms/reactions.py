@@ -1,4 +1,6 @@
-"""Reader reactions on live blogs: ephemeral, throttled, coalesced.
+"""Reactions: live blog readers' (ephemeral) and chat messages' (stored).
+
+Live blogs: ephemeral, throttled, coalesced.
 
 A reader sends ``{"type": "reaction", "emoji": "👍", "entry": 42}`` (or
 ``"entry": null`` for the blog itself). Nothing is stored and nothing gets a
@@ -24,6 +26,8 @@ import time
 import weakref
 from collections import Counter
 from typing import Any
+
+from channels.db import database_sync_to_async
 
 from . import broadcast, protocol
 from .conf import conf
@@ -112,3 +116,60 @@ async def react(consumer: Any, command: protocol.React) -> None:
     if not _take(consumer):
         return  # throttled (REACTION_RATE): a reaction is a hint, dropped silently
     coalescer().add(consumer.stream.group_name, command.entry, command.emoji)
+
+
+# Reactions to chat messages (issue 16): stored (streams.react), one per user,
+# emoji and message. Readers learn the counts from ``message.reactions``
+# events, recorded by each event loop at most once per REACTION_INTERVAL per
+# room for all the messages its sockets changed meanwhile, so a burst of taps
+# on one message costs one event, not one per tap.
+
+
+class Recorder:
+    """One event loop's chat messages with changed reactions, by room."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, tuple[Any, set[int]]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def changed(self, room: Any, message_id: int) -> None:
+        found = self.pending.get(room.pk)
+        if found is None:
+            found = self.pending[room.pk] = (room, set())
+            task = asyncio.ensure_future(self._record_later(room.pk))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        found[1].add(message_id)  # bounded by the sockets' send rates
+
+    async def _record_later(self, room_pk: int) -> None:
+        await asyncio.sleep(max(float(conf.REACTION_INTERVAL), 0.0))
+        room, message_ids = self.pending.pop(room_pk)
+        ids = sorted(message_ids)
+        for start in range(0, len(ids), MAX_TARGETS):
+            try:
+                outbox = await database_sync_to_async(_record)(
+                    room, ids[start : start + MAX_TARGETS]
+                )
+            except Exception:  # stored already: the next change announces them
+                logger.exception("liverooms: reactions in room %s were not recorded", room_pk)
+                continue
+            await broadcast.apublish(outbox)
+
+
+def _record(room: Any, message_ids: list[int]) -> list[broadcast.Broadcast]:
+    from . import streams
+
+    with broadcast.collect() as outbox:
+        streams.record_reactions(room, message_ids)
+    return outbox
+
+
+_recorders: weakref.WeakKeyDictionary[Any, Recorder] = weakref.WeakKeyDictionary()
+
+
+def recorder() -> Recorder:
+    loop = asyncio.get_running_loop()
+    current = _recorders.get(loop)
+    if current is None:
+        current = _recorders[loop] = Recorder()
+    return current

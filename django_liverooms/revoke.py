@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from django.db import router, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from .broadcast import layer
+from .broadcast import BATCH_GROUP, layer
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,27 @@ def recheck(group: str, user_id: int | None = None) -> None:
         )
     except Exception:
         logger.exception("liverooms: recheck of %s failed", group)
+
+
+def recheck_user(user_id: Any, *, kick: bool = False) -> None:
+    """Ask ``user_id``'s sockets and SSE streams in every server process to
+    re-check (``kick``: to close, whatever the policy says).
+
+    One event to ``BATCH_GROUP``, the group every process's fan-out hub is
+    in; each hub hands it to all its members (fanout.Hub.forward), and the
+    members of other users drop it without a query. Sockets of ``FANOUT =
+    "consumer"`` have no hub and do not get it (moderation.py).
+    """
+    channel_layer = layer()
+    if channel_layer is None:
+        return
+    event = {"type": RECHECK_EVENT, "group": BATCH_GROUP, "user_id": user_id}
+    if kick:
+        event["kick"] = True
+    try:
+        async_to_sync(channel_layer.group_send)(BATCH_GROUP, event)
+    except Exception:
+        logger.exception("liverooms: recheck of user %s failed", user_id)
 
 
 def _on_commit(model: Any, func: Any) -> None:
@@ -93,7 +114,7 @@ def connect_signals() -> None:
     """Called from AppConfig.ready()."""
     from django.contrib.auth import get_user_model
 
-    from . import sessions
+    from . import moderation, sessions
     from .models import Room, RoomMember
 
     post_delete.connect(
@@ -103,3 +124,4 @@ def connect_signals() -> None:
     post_save.connect(_room_saved, sender=Room, dispatch_uid="liverooms.revoke.room.post")
     post_save.connect(_user_saved, sender=get_user_model(), dispatch_uid="liverooms.revoke.user")
     sessions.connect_signals()
+    moderation.connect_signals()

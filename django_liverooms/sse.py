@@ -33,7 +33,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from . import fanout, protocol, streams, subscription
+from . import fanout, moderation, protocol, streams, subscription
 from .broadcast import layer
 from .conf import conf
 from .layerwatch import LayerFailed
@@ -195,6 +195,10 @@ async def _recheck(
     user_id = event.get("user_id")
     if user_id is not None and user_id != getattr(user, "pk", None):
         return None
+    if event.get("kick") and user_id is not None:  # moderation.kick(): whatever the policy says
+        return protocol.sse_event(
+            protocol.encode(protocol.error(protocol.FORBIDDEN, moderation.kicked_detail()))
+        )
     try:
         await database_sync_to_async(reader_now)(user, stream, scope, session=session)
     except Refused as refused:

@@ -6,19 +6,23 @@ one ``database_sync_to_async`` hop per client action.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import IntegrityError, NotSupportedError, connections, router, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from . import attachments as uploads
 from . import protocol
 from .broadcast import Broadcast, publish
 from .conf import conf
 from .models import LiveBlog, Message, Room, RoomEvent, RoomMute, Stream
+from .unread import save_mentions
 
 STREAM_MODELS: dict[str, type[Stream]] = {"chat": Room, "liveblog": LiveBlog}
 
@@ -66,7 +70,8 @@ def record_change(
 
     A ``<family>.deleted`` frame redacts them (``redact_fields`` blanked,
     ``"redacted": true``); a ``<family>.edited`` frame gives them its text;
-    an ``entry.marked`` frame gives the ``entry`` frame its marks.
+    an ``entry.marked`` frame gives the ``entry`` frame its marks, and a
+    ``message.reactions`` frame the ``message`` frame its reactions.
     The earlier frames are those of the same object whose type is
     ``<family>`` or ``<family>.<anything>``, so that two models pushing into
     one stream with the same pks never touch each other's events.
@@ -82,10 +87,27 @@ def record_change(
                 rewrite = partial(protocol.redacted, fields=redact_fields)
             elif kind == "marked":
                 rewrite = partial(protocol.with_current_marks, marked=frame)
+            elif kind == "reactions":
+                rewrite = partial(protocol.with_current_reactions, reacted=frame)
             else:
                 rewrite = partial(protocol.with_current_text, edit=frame)
             rewrite_events(stream, [object_id], family, rewrite, before_seq=seq)
+            if family == "message" and kind in ("deleted", "edited"):
+                requote(stream, object_id, using)
     return seq
+
+
+def requote(room: Stream, message_id: int, using: str) -> int:
+    """Rewrite the stored replies to message ``message_id`` so that they
+    quote it as it is now (edited, or removed: only its id). Returns how
+    many events changed; none, and one query, when nobody replied to it."""
+    replies = list(
+        Message.all_objects.using(using).filter(reply_to_id=message_id).values_list("pk", flat=True)
+    )
+    if not replies:
+        return 0
+    quoted = Message.all_objects.using(using).get(pk=message_id).quoted()
+    return rewrite_events(room, replies, "message", partial(protocol.with_quote, quoted=quoted))
 
 
 REWRITE_BATCH = 500  # object ids per query, rows per UPDATE batch
@@ -150,10 +172,66 @@ class Posted:
     frame: str | None
 
 
-def post_message(room: Room, sender: Sender, body: str, client_id: str | None) -> Posted:
-    """Store a chat message (once per client_id) and broadcast it on commit."""
+class Screen(Protocol):
+    """The policy's say on one sender's new messages in a room (policy.Screen)."""
+
+    exempt: bool  # slow mode lets the sender through (a moderator)
+
+    def clean(self, body: str, client_id: str | None) -> str: ...
+
+
+def post_message(
+    room: Room,
+    sender: Sender,
+    body: str,
+    client_id: str | None,
+    *,
+    screen: Screen | None = None,
+    attachments: tuple[int, ...] = (),
+    reply_to: int | None = None,
+) -> Posted:
+    """Store a chat message (once per client_id) and broadcast it on commit.
+
+    With a ``screen`` (a socket's message), the room's slow mode and the
+    policy's ``clean_message`` apply as in :func:`post_messages`: a refused
+    message raises its ProtocolError, unless its ``client_id`` was stored
+    before (then that is the answer). ``attachments``: ids of the sender's
+    uploads to the room, not sent yet, bound to the message in its
+    transaction (else ProtocolError ``bad_frame``), as in post_messages.
+    ``reply_to``: the id of a message of the room, not removed, that it
+    answers (else ProtocolError ``bad_frame``).
+    """
     using = router.db_for_write(Message)
     with transaction.atomic(using=using):
+        claimed: list[Any] = []
+        if attachments:
+            # A resend's attachments are bound already: answered as a repeat.
+            repeat = _repeated_send(room, sender, client_id) if client_id else None
+            if repeat is not None:
+                return repeat
+            found = uploads.claim([(room.pk, _pk(sender.user), attachments)], using)[0]
+            if found is None:
+                raise uploads.refused(client_id)
+            claimed = found
+        if screen is not None:
+            new = NewMessage(room, sender, body, client_id, screen)
+            if room.slow_mode_seconds:
+                _lock_rooms([room.pk], using)
+            try:
+                body = _screened(new, last_posts([new], using), timezone.now())
+            except protocol.ProtocolError:
+                repeat = _repeated_send(room, sender, client_id) if client_id else None
+                if repeat is None:
+                    raise
+                return repeat
+        parent = None
+        if reply_to is not None:
+            parent = Message.objects.using(using).filter(pk=reply_to, room=room).first()
+            if parent is None:
+                repeat = _repeated_send(room, sender, client_id) if client_id else None
+                if repeat is not None:
+                    return repeat
+                raise not_a_reply_target(reply_to, client_id)
         message = Message(
             room=room,
             author=sender.user,
@@ -161,7 +239,9 @@ def post_message(room: Room, sender: Sender, body: str, client_id: str | None) -
             body=body,
             client_id=client_id or "",
             sender_key=sender.key,
+            reply_to=parent,
         )
+        message.attachment_frames = [uploads.info(a, room.slug) for a in claimed] or None
         try:
             with transaction.atomic(using=using):
                 message.save(using=using)
@@ -173,6 +253,7 @@ def post_message(room: Room, sender: Sender, body: str, client_id: str | None) -
             if repeat is None:
                 raise
             return repeat
+        uploads.bind(message.pk, claimed, using)
     return Posted(message_id=message.pk, duplicate=False, frame=None)
 
 
@@ -184,6 +265,12 @@ class NewMessage:
     sender: Sender
     body: str
     client_id: str | None
+    # A socket's message: slow mode and the policy's clean_message apply.
+    screen: Screen | None = None
+    # Addition (issue 16): ids of the sender's uploads it sends (attachments.py).
+    attachments: tuple[int, ...] = ()
+    # Addition (issue 16): the id of the message of the room it replies to.
+    reply_to: int | None = None
 
 
 def post_messages(
@@ -201,6 +288,13 @@ def post_messages(
     all the messages and one of all the events; and the frames per room
     carrying all its new frames.
 
+    A message with a ``screen`` is refused (its outcome the ProtocolError,
+    nothing stored) when the room's slow mode holds its sender back (the
+    senders' latest messages read in one query, once the rooms are locked,
+    so that it holds across processes) or the policy's ``clean_message``
+    refuses it; it is stored with the body ``clean_message`` returns.
+    A repeated ``client_id`` of a stored message is answered, never refused.
+
     Returns each send's outcome and the new frames by group, in seq order,
     for the caller to broadcast once the transaction has committed
     (``broadcast.batch_events``): nothing is broadcast from here.
@@ -210,11 +304,19 @@ def post_messages(
     using = router.db_for_write(Message)
     if not connections[using].features.can_return_rows_from_bulk_insert:
         raise NotSupportedError("bulk inserts do not return primary keys on this database")
-    results: list[Posted | None] = [None] * len(batch)
+    results: list[Posted | Exception | None] = [None] * len(batch)
     frames: dict[str, list[tuple[int, str]]] = {}
+    batch = list(batch)  # _screen puts the cleaned bodies in its copy
     # No savepoint inside the writer's transaction: a failure fails the batch anyway.
     with transaction.atomic(using=using, savepoint=False):
         fresh = _answer_repeats(batch, results, using)
+        claimed: dict[int, list[Any]] = {}  # index -> its attachments (attachments.py)
+        quotes: dict[int, dict[str, Any]] = {}  # index -> the message it replies to
+        if fresh:
+            _lock_rooms(sorted({batch[index].room.pk for index in fresh}), using)
+            fresh, claimed = _claim_attachments(batch, fresh, results, using)
+            fresh, quotes = _quote_replies(batch, fresh, results, using)
+            fresh = _screen(batch, fresh, results, using)
         if fresh:
             counts: dict[int, int] = {}
             for index in fresh:
@@ -244,14 +346,67 @@ def post_messages(
                     author=protocol.user_info(_pk(new.sender.user), new.sender.name),
                     created=when.isoformat(),
                     client_id=new.client_id or None,
+                    attachments=[uploads.info(a, room.slug) for a in claimed.get(index, ())],
+                    reply_to=quotes.get(index),
                 )
+                uploads.bind(message_id, claimed.get(index, []), using)
                 text = protocol.encode(protocol.with_seq(frame, seq))
                 events.append((room.pk, seq, "message", message_id, text, when))
                 frames.setdefault(room.group_name, []).append((seq, text))
                 results[index] = Posted(message_id=message_id, duplicate=False, frame=None)
             insert_rows(RoomEvent, EVENT_COLUMNS, events, using)
+            # Who the bodies @name: two more statements, only if any does (unread.py).
+            save_mentions(
+                [(mid, batch[i].body) for i, mid in zip(fresh, message_ids, strict=True)], using
+            )
         _answer_repeats_within(batch, results)
     return results, frames  # type: ignore[return-value]
+
+
+def _claim_attachments(
+    batch: list[NewMessage], fresh: list[int], results: list[Posted | Exception | None], using: str
+) -> tuple[list[int], dict[int, list[Any]]]:
+    """The fresh sends whose attachments, if any, are theirs to send (one
+    query for the batch: attachments.claim), and those attachments by index;
+    the others are refused (``bad_frame``) in ``results``."""
+    wanted = [index for index in fresh if batch[index].attachments]
+    if not wanted:
+        return fresh, {}
+    keys = [(batch[i].room.pk, _pk(batch[i].sender.user), batch[i].attachments) for i in wanted]
+    claimed: dict[int, list[Any]] = {}
+    for index, items in zip(wanted, uploads.claim(keys, using), strict=True):
+        if items is None:
+            results[index] = uploads.refused(batch[index].client_id)
+        else:
+            claimed[index] = items
+    return [i for i in fresh if i in claimed or not batch[i].attachments], claimed
+
+
+def _quote_replies(
+    batch: list[NewMessage], fresh: list[int], results: list[Posted | Exception | None], using: str
+) -> tuple[list[int], dict[int, dict[str, Any]]]:
+    """The fresh sends whose ``reply_to``, if any, is a message of their room
+    not removed (one query for the batch), and its quote by index; the
+    others are refused (``bad_frame``) in ``results``."""
+    wanted = [index for index in fresh if batch[index].reply_to is not None]
+    if not wanted:
+        return fresh, {}
+    parents = Message.objects.using(using).in_bulk({batch[i].reply_to for i in wanted})
+    quotes: dict[int, dict[str, Any]] = {}
+    for index in wanted:
+        new = batch[index]
+        parent = parents.get(new.reply_to)
+        if parent is None or parent.room_id != new.room.pk:
+            results[index] = not_a_reply_target(new.reply_to, new.client_id)
+        else:
+            quotes[index] = parent.quoted()
+    return [i for i in fresh if i in quotes or batch[i].reply_to is None], quotes
+
+
+def not_a_reply_target(message_id: Any, client_id: str | None) -> protocol.ProtocolError:
+    return protocol.ProtocolError(
+        protocol.BAD_FRAME, f"There is no message {message_id} in this room to reply to.", client_id
+    )
 
 
 MESSAGE_COLUMNS = (
@@ -264,6 +419,7 @@ MESSAGE_COLUMNS = (
     "is_removed",
     "created",
     "modified",
+    "reply_to",
 )
 EVENT_COLUMNS = ("stream", "seq", "type", "object_id", "frame", "created")
 
@@ -283,6 +439,7 @@ def _message_row(new: NewMessage, when: Any) -> tuple[Any, ...]:
         False,
         when,
         when,
+        new.reply_to,
     )
 
 
@@ -322,8 +479,24 @@ def insert_rows(
     return ids
 
 
+def _lock_rooms(pks: list[int], using: str) -> None:
+    """Lock the rooms' rows until the transaction ends (their seqs are taken
+    and their slow mode judged under it)."""
+    connection = connections[using]
+    if not connection.features.has_select_for_update:
+        return  # SQLite: a writing transaction locks the whole database
+    quote = connection.ops.quote_name
+    table, pk = quote(Room._meta.db_table), quote(Room._meta.pk.column)
+    marks = ", ".join(["%s"] * len(pks))
+    with connection.cursor() as cursor:
+        # Locked in one order by every process, so batches cannot deadlock.
+        cursor.execute(
+            f"SELECT {pk} FROM {table} WHERE {pk} IN ({marks}) ORDER BY {pk} FOR UPDATE", pks
+        )
+
+
 def _allocate_room_seqs(counts: dict[int, int], using: str) -> dict[int, int]:
-    """Lock the rooms and take ``counts[pk]`` seqs of each; the first seq of each."""
+    """Take ``counts[pk]`` seqs of each room (locked by _lock_rooms); the first seq of each."""
     connection = connections[using]
     quote = connection.ops.quote_name
     table, pk, last = (
@@ -334,12 +507,6 @@ def _allocate_room_seqs(counts: dict[int, int], using: str) -> dict[int, int]:
     pks = sorted(counts)
     marks = ", ".join(["%s"] * len(pks))
     with connection.cursor() as cursor:
-        if connection.features.has_select_for_update:
-            # Locked in one order by every process, so batches cannot deadlock
-            # (SQLite locks the whole database instead).
-            cursor.execute(
-                f"SELECT {pk} FROM {table} WHERE {pk} IN ({marks}) ORDER BY {pk} FOR UPDATE", pks
-            )
         cases = " ".join(["WHEN %s THEN %s"] * len(pks))
         cursor.execute(
             f"UPDATE {table} SET {last} = {last} + CASE {pk} {cases} ELSE 0 END "
@@ -350,7 +517,9 @@ def _allocate_room_seqs(counts: dict[int, int], using: str) -> dict[int, int]:
         return {room: seq - counts[room] + 1 for room, seq in cursor.fetchall()}
 
 
-def _answer_repeats(batch: list[NewMessage], results: list[Posted | None], using: str) -> list[int]:
+def _answer_repeats(
+    batch: list[NewMessage], results: list[Posted | Exception | None], using: str
+) -> list[int]:
     """Fill in the answers to sends stored before; the indexes left to store.
 
     A repeat later in the batch of a send earlier in it is answered after
@@ -391,12 +560,92 @@ def _answer_repeats(batch: list[NewMessage], results: list[Posted | None], using
     return fresh
 
 
-def _answer_repeats_within(batch: list[NewMessage], results: list[Posted | None]) -> None:
+def _answer_repeats_within(
+    batch: list[NewMessage], results: list[Posted | Exception | None]
+) -> None:
+    first: dict[tuple[int, str, str | None], Posted | Exception | None] = {}
     for index, posted in enumerate(results):
-        if posted is None:
-            new = batch[index]
-            assert new.client_id is not None
+        new = batch[index]
+        key = (new.room.pk, new.sender.key, new.client_id)
+        if posted is not None:
+            first.setdefault(key, posted)
+            continue
+        assert new.client_id is not None
+        earlier = first.get(key)
+        # The answer of its first copy: stored, or refused (then so is the repeat).
+        if isinstance(earlier, Exception):
+            results[index] = earlier
+        else:
             results[index] = _repeated_send(new.room, new.sender, new.client_id)
+
+
+def _screen(
+    batch: list[NewMessage], fresh: list[int], results: list[Posted | Exception | None], using: str
+) -> list[int]:
+    """The fresh sends that slow mode and the policy let through, their
+    bodies as cleaned put in ``batch``; the refusals in ``results``."""
+    last = last_posts([batch[index] for index in fresh], using)
+    now = timezone.now()
+    kept = []
+    for index in fresh:
+        new = batch[index]
+        try:
+            body = _screened(new, last, now)
+        except protocol.ProtocolError as refused:
+            results[index] = refused
+            continue
+        if body != new.body:
+            batch[index] = replace(new, body=body)
+        kept.append(index)
+    return kept
+
+
+def _screened(new: NewMessage, last: dict[tuple[int, str], datetime], now: datetime) -> str:
+    """The body to store for a fresh send; ProtocolError if the room's slow
+    mode (``last``: (room pk, sender key) -> their latest message, which
+    this one becomes) or the policy refuses it."""
+    if new.screen is None:
+        return new.body
+    slow = new.room.slow_mode_seconds
+    key = (new.room.pk, new.sender.key)
+    if slow and key in last:
+        wait = (last[key] + timedelta(seconds=slow) - now).total_seconds()
+        if wait > 0 and not new.screen.exempt:
+            retry = math.ceil(wait)
+            raise protocol.ProtocolError(
+                protocol.SLOW_MODE,
+                f"Slow mode: one message every {slow} s in this room; wait {retry} s.",
+                new.client_id,
+                retry_after=retry,
+            )
+    body = new.screen.clean(new.body, new.client_id)
+    if slow:
+        last[key] = now
+    return body
+
+
+def last_posts(batch: list[NewMessage], using: str) -> dict[tuple[int, str], datetime]:
+    """When each sender of ``batch`` last posted in its room, for the rooms
+    with slow mode on, if within the slow mode: one query (none when no room
+    has it), on the (room, sender_key, created) index. Within the batch's
+    transaction, after the rooms are locked: what another process stored
+    meanwhile has committed and is seen."""
+    slowed = [new for new in batch if new.screen is not None and new.room.slow_mode_seconds]
+    if not slowed:
+        return {}
+    since = timezone.now() - timedelta(seconds=max(new.room.slow_mode_seconds for new in slowed))
+    rows = (
+        Message.all_objects.using(using)
+        .filter(
+            room__in={new.room.pk for new in slowed},
+            sender_key__in={new.sender.key for new in slowed},
+            created__gt=since,
+        )
+        .order_by()
+        .values_list("room", "sender_key")
+        .annotate(last=Max("created"))
+    )
+    return {(room, key): last for room, key, last in rows}
 
 
 def _repeated_send(room: Room, sender: Sender, client_id: str) -> Posted | None:
@@ -429,6 +678,7 @@ def _rebuilt_message_frame(message: Message) -> str:
         author=protocol.user_info(message.author_id, message.author_name),
         created=message.created.isoformat(),
         client_id=message.client_id or None,
+        attachments=[uploads.info(a, message.room.slug) for a in message.attachments.all()],
     )
     if message.is_removed:  # as its stored events would be: no text
         frame = protocol.redacted(frame)
@@ -628,11 +878,14 @@ def change_message(
     may_change: Any,
     *,
     body: str | None = None,
+    screen: Screen | None = None,
 ) -> Message:
     """Edit (``body`` given) or soft-delete a message of ``room``.
 
     ``may_change(message)`` is the policy's verdict, asked with the row
-    locked. The save is the bridge's usual path: ``message.edited`` or
+    locked; then an edit's body goes through ``screen.clean`` (the policy's
+    ``clean_message``: rewritten, or refused with its ProtocolError). The
+    save is the bridge's usual path: ``message.edited`` or
     ``message.deleted`` with the room's next seq, broadcast on commit.
     """
     using = router.db_for_write(Message)
@@ -648,6 +901,8 @@ def change_message(
             raise NotFound(message_id)
         if not may_change(message):
             raise NotAllowed(message_id)
+        if body is not None and screen is not None:
+            body = screen.clean(body, None)
         if body is None:
             message.delete(using=using)
         elif body != message.body:
@@ -657,6 +912,77 @@ def change_message(
 
 
 # Data-protection requests (docs/retention.md) ---------------------------------
+
+
+def react(room: Room, message_id: int, user: Any, emoji: str, on: bool) -> bool:
+    """Set (``on``) or take back ``user``'s ``emoji`` on message ``message_id``
+    of ``room``; whether anything changed. NotFound: no such message there,
+    or it was removed. Readers learn of it from :func:`record_reactions`."""
+    from .models import MessageReaction
+
+    using = router.db_for_write(MessageReaction)
+    if not Message.objects.using(using).filter(pk=message_id, room=room).exists():
+        raise NotFound(message_id)
+    mine = MessageReaction.objects.using(using).filter(
+        message_id=message_id, user=user, emoji=emoji
+    )
+    if not on:
+        return mine.delete()[0] > 0
+    if mine.exists():
+        return False
+    try:
+        with transaction.atomic(using=using):
+            MessageReaction.objects.using(using).create(
+                message_id=message_id, user=user, emoji=emoji
+            )
+    except IntegrityError:
+        return False  # another socket of the user's, just now
+    return True
+
+
+def record_reactions(room: Room, message_ids: list[int]) -> list[int]:
+    """A ``message.reactions`` event for each message of ``message_ids``
+    still in ``room``, with its reactions as stored now (each emoji's count
+    and its first ``REACTION_USERS_MAX`` users, emoji by first use); the
+    stored ``message`` frame gets them too. Returns the seqs."""
+    from django.db.models import Count, Min, Window
+    from django.db.models.functions import RowNumber
+
+    from .models import MessageReaction
+
+    using = router.db_for_write(Room)
+    with transaction.atomic(using=using):
+        live = sorted(
+            Message.objects.using(using)
+            .filter(room=room, pk__in=message_ids)
+            .values_list("pk", flat=True)
+        )
+        reactions = MessageReaction.objects.using(using).filter(message_id__in=live)
+        counts = (
+            reactions.values("message_id", "emoji")
+            .annotate(count=Count("pk"), first=Min("created"))
+            .order_by("message_id", "first", "emoji")
+        )
+        ranked = reactions.annotate(
+            rank=Window(RowNumber(), partition_by=["message_id", "emoji"], order_by="created")
+        )
+        users: dict[tuple[int, str], list[Any]] = {}
+        for message_id, emoji, user_id in (
+            ranked.filter(rank__lte=protocol.REACTION_USERS_MAX)
+            .order_by("message_id", "emoji", "rank")
+            .values_list("message_id", "emoji", "user_id")
+        ):
+            users.setdefault((message_id, emoji), []).append(user_id)
+        by_message: dict[int, list[dict[str, Any]]] = {pk: [] for pk in live}
+        for row in counts:
+            key = (row["message_id"], row["emoji"])
+            by_message[row["message_id"]].append(
+                {"emoji": row["emoji"], "count": row["count"], "users": users.get(key, [])}
+            )
+        return [
+            record_change(room, protocol.message_reactions(id=pk, reactions=found), object_id=pk)
+            for pk, found in by_message.items()
+        ]
 
 
 @dataclass(frozen=True)
@@ -688,6 +1014,8 @@ def purge_user(user_id: int, *, dry_run: bool = False) -> Purged:
         messages += purged.messages
         deleted += purged.deleted
         events += purged.events
+    if not dry_run:  # the files they uploaded and never sent too
+        uploads.delete_uploads_of(user_id)
     return Purged(messages, deleted, events, len(room_ids))
 
 
@@ -716,6 +1044,9 @@ def _purge_user_in_room(user_id: int, room_id: int, *, dry_run: bool) -> Purged:
             record_event(room, protocol.message_deleted(id=pk), object_id=pk)
         redact = partial(protocol.redacted, erase_author=True)
         events = rewrite_events(room, ids, "message", redact)
+        for pk in ids:  # replies quote them no more
+            requote(room, pk, using)
+        uploads.delete_for_messages(ids, using)  # and their files, once this commits
     return Purged(len(ids), len(live), events, 1)
 
 

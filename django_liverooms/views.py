@@ -12,6 +12,9 @@ answered 410 ``history_gone``.
 ``GET <prefix>chat/<slug>/search?q=<text>`` finds a room's messages
 (streams.search_messages), newest first, within the same bounds.
 
+``GET <prefix>chat/unread`` tells a signed-in user's unread messages and
+mentions per chat room (unread.py), within the same bounds.
+
 ``GET <prefix>liveblog/<slug>/stream`` is the live blog as Server-Sent
 Events (sse.py), refused with the same JSON errors.
 """
@@ -21,17 +24,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import partial, wraps
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from . import layerwatch, protocol, ratelimit, sessions, sse, streams
+from . import attachments, layerwatch, protocol, ratelimit, sessions, sse, streams, unread
 from .conf import conf
-from .policy import Refused, open_stream, readable_stream
+from .policy import Refused, get_policy, open_stream, readable_stream
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
@@ -197,6 +201,35 @@ def _search(
     )
 
 
+@read_only
+def unread_counts(request: HttpRequest, **prefix_kwargs: Any) -> HttpResponse:
+    """``{"rooms": {slug: {"unread", "mentions", "last_seq", "read_seq"}}}`` for
+    the signed-in user: the rooms ``?rooms=a,b`` names, or else those the user
+    has read or is a member of (unread.user_rooms), that the policy lets them read."""
+    return _bounded_read(request, partial(_unread, prefix_kwargs))
+
+
+def _unread(prefix_kwargs: dict[str, Any], request: HttpRequest, user: Any) -> HttpResponse:
+    if not user.is_authenticated:
+        return _error(403, protocol.FORBIDDEN, "Sign in to see unread counts.")
+    slugs = None
+    if request.GET.get("rooms"):
+        slugs = request.GET["rooms"].split(",")
+        if len(slugs) > unread.MAX_ROOMS or not all(map(protocol.is_valid_slug, slugs)):
+            return _error(
+                400,
+                protocol.BAD_FRAME,
+                f"rooms must be 1 to {unread.MAX_ROOMS} slugs, separated by commas.",
+            )
+    rooms = unread.readable(
+        user,
+        unread.user_rooms(user, slugs),
+        lambda room: policy_scope(room.slug, prefix_kwargs),
+    )
+    found = unread.unread(user, rooms)
+    return JsonResponse({"rooms": {slug: asdict(state) for slug, state in found.items()}})
+
+
 @csrf_exempt  # a GET that changes nothing; other methods get the JSON 405
 async def stream(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
     """The live blog ``slug`` as Server-Sent Events (format: docs/protocol.md)."""
@@ -302,3 +335,108 @@ def atom_feed(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResp
     from .feeds import LiveBlogAtomFeed
 
     return _feed(request, slug, prefix_kwargs, LiveBlogAtomFeed)
+
+
+# Attachments (issue 16; attachments.py) ------------------------------------------
+
+_upload_rates = ratelimit.LocalBuckets()  # each user's uploads (ATTACHMENT_RATE)
+
+
+@csrf_exempt  # only until the size limit is in place: _upload checks CSRF (csrf_protect)
+def upload_attachment(request: HttpRequest, slug: str, **prefix_kwargs: Any) -> HttpResponse:
+    """``POST <prefix>chat/<slug>/attachments`` (multipart, the file in ``file``):
+    201 ``{"id", "name", "type", "size", "url"}``, for a signed-in user who may post.
+
+    A body over ``ATTACHMENT_MAX_BYTES`` is refused (413) before it is read:
+    by its Content-Length, else by an upload handler that stops reading at
+    the limit. That handler must come first, before anything reads
+    ``request.POST``, so Django's CSRF check runs after it (as Django's docs
+    show for upload handlers), on every request: the view is not exempt."""
+    if request.method != "POST":
+        response = _error(405, "method_not_allowed", "Use POST.")
+        response["Allow"] = "POST"
+        return response
+    limit = conf.ATTACHMENT_MAX_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit + attachments.MULTIPART_SLACK:
+        return _too_large(limit)
+    guard = attachments.SizeLimit(request, limit)
+    request.upload_handlers.insert(0, guard)
+    return _upload(request, slug, prefix_kwargs, guard)
+
+
+def _too_large(limit: int) -> JsonResponse:
+    return _error(413, "too_large", f"The file is larger than the limit of {limit} bytes.")
+
+
+@csrf_protect
+def _upload(
+    request: HttpRequest, slug: str, prefix_kwargs: dict[str, Any], guard: attachments.SizeLimit
+) -> HttpResponse:
+    user = getattr(request, "user", None) or AnonymousUser()
+    if not user.is_authenticated:
+        return _error(403, protocol.FORBIDDEN, "Sign in to attach files.")
+    scope = policy_scope(slug, prefix_kwargs)
+    try:
+        room = readable_stream("chat", slug, user, scope)
+    except Refused as refused:
+        return _refused(refused)
+    if not get_policy().can_post(user, room, scope):  # muted users too
+        return _error(403, protocol.FORBIDDEN, "You may not post in this room.")
+    rate = ratelimit.Rate.parse(conf.ATTACHMENT_RATE)
+    if rate is not None and not _upload_rates.take(f"attach:user:{user.pk}", rate):
+        response = _error(429, protocol.RATE_LIMITED, "Too many uploads; wait a moment.")
+        response["Retry-After"] = str(max(1, round(rate.seconds / rate.count)))
+        return response
+    upload = request.FILES.get("file")
+    if guard.too_large or (upload is not None and upload.size > conf.ATTACHMENT_MAX_BYTES):
+        return _too_large(conf.ATTACHMENT_MAX_BYTES)
+    if upload is None:
+        return _error(
+            400, protocol.BAD_FRAME, "Send the file as multipart/form-data, in the field 'file'."
+        )
+    content_type = attachments.sniff(upload)
+    allowed = attachments.allowed_types()
+    if content_type not in allowed:
+        what = f"a {content_type} file" if content_type else "of no type the server recognises"
+        return _error(
+            415,
+            "unsupported_type",
+            f"This file is {what}; allowed here: {', '.join(allowed) or 'none'}.",
+        )
+    stored = attachments.store(room, user, upload, content_type)
+    return JsonResponse(attachments.info(stored, room.slug), status=201)
+
+
+@read_only
+def attachment(
+    request: HttpRequest, slug: str, attachment_id: int, **prefix_kwargs: Any
+) -> HttpResponse:
+    """``GET <prefix>chat/<slug>/attachments/<id>``: the file, to whoever may read
+    the room, while its message is not removed (attachments.servable)."""
+    user = getattr(request, "user", None) or AnonymousUser()
+    try:
+        room = readable_stream("chat", slug, user, policy_scope(slug, prefix_kwargs))
+    except Refused as refused:
+        return _refused(refused)
+    found = attachments.servable(room, attachment_id, user)
+    missing = _error(404, "not_found", f"No attachment {attachment_id} in this room.")
+    if found is None:
+        return missing
+    try:
+        handle = found.file.open("rb")
+    except OSError:  # the file is gone from the storage
+        return missing
+    response = FileResponse(
+        handle,
+        content_type=found.content_type,
+        as_attachment=not found.is_image,  # images inline, anything else downloaded
+        filename=found.name,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

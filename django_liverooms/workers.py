@@ -26,9 +26,10 @@ from typing import Any
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.db import router, transaction
 
-from . import broadcast, protocol, scheduling, streams
+from . import broadcast, policy, protocol, scheduling, streams
 from .conf import conf
 from .models import Room
 
@@ -48,11 +49,15 @@ def persist_event(
     command: protocol.SendMessage,
     reply_channel: str,
     reply_to: str | None = None,
+    *,
+    route: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a chat consumer sends to the persist channel.
 
     Replies go to ``reply_channel``; with process fan-out that is the hub's
     channel, and ``reply_to`` names the socket the hub hands them to.
+    ``route``: the socket's ``url_route`` kwargs, the scope the worker's
+    policy questions get (values other than strings and integers as strings).
     """
     return {
         "type": PERSIST_EVENT,
@@ -62,8 +67,13 @@ def persist_event(
         "key": sender.key,
         "body": command.body,
         "client_id": command.client_id,
+        "attachments": list(command.attachments),  # addition (issue 16)
+        "reply_to_message": command.reply_to,  # addition (issue 16)
         "reply_channel": reply_channel,
         "reply_to": reply_to,
+        "route": {
+            str(k): v if isinstance(v, (str, int)) else str(v) for k, v in (route or {}).items()
+        },
     }
 
 
@@ -74,11 +84,28 @@ def _sender(event: dict[str, Any]) -> streams.Sender:
     return streams.Sender(user=user, name=event["name"], key=event["key"])
 
 
-def _post(room: Room, event: dict[str, Any]) -> streams.Posted:
-    return streams.post_message(room, _sender(event), event["body"], event["client_id"])
+def _post(room: Room, event: dict[str, Any]) -> streams.Posted | protocol.ProtocolError:
+    """Store one message as the socket's mode would: slow mode and the policy's
+    ``clean_message`` apply (with the route's kwargs as the scope); a refusal
+    is its outcome, and the others of the room's round are stored."""
+    sender = _sender(event)
+    scope = {"type": "websocket", "url_route": {"args": (), "kwargs": event.get("route") or {}}}
+    screen = policy.Screen(sender.user or AnonymousUser(), room, scope)
+    try:
+        return streams.post_message(
+            room,
+            sender,
+            event["body"],
+            event["client_id"],
+            screen=screen,
+            attachments=tuple(event.get("attachments") or ()),
+            reply_to=event.get("reply_to_message"),
+        )
+    except protocol.ProtocolError as refused:
+        return refused
 
 
-def store(event: dict[str, Any]) -> tuple[streams.Posted, list[broadcast.Broadcast]]:
+def store(event: dict[str, Any]) -> tuple[Outcome, list[broadcast.Broadcast]]:
     room = Room._default_manager.get(pk=event["room"])
     with broadcast.collect() as outbox:
         posted = _post(room, event)
@@ -174,7 +201,9 @@ class PersistWorker(AsyncConsumer):
             outcomes, outbox = [(event, exc) for event in batch], []
         await broadcast.apublish(outbox)
         for event, outcome in outcomes:
-            if isinstance(outcome, Exception):
+            if isinstance(outcome, protocol.ProtocolError):  # slow mode, clean_message
+                await broadcast.areply(event, protocol.encode(outcome.frame()))
+            elif isinstance(outcome, Exception):
                 error = protocol.error(
                     protocol.UNAVAILABLE,
                     f"The message could not be stored ({type(outcome).__name__}); send it again.",

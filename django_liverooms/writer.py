@@ -10,7 +10,9 @@ when idle a message waits only ``WRITE_WINDOW``.
 
 Per write, inside the batch's transaction, the connection's access is
 checked again (the connection's ``check_can_post``: once per connection per
-batch), so no write is accepted after a revocation has committed.
+batch), so no write is accepted after a revocation has committed. Then the
+room's slow mode and the policy's ``clean_message`` judge each message
+(streams.post_messages): a refused one fails alone, with its ``error``.
 
 Nothing changes for the client: the sender's acknowledgement is still its
 own copy of the broadcast, sent after the commit. If the batch fails (a
@@ -134,7 +136,7 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
     from .models import Message
 
     outcomes: list[Any] = [None] * len(batch)
-    allowed: dict[int, Any] = {}  # id(poster) -> its room, or the ProtocolError refusing it
+    allowed: dict[int, Any] = {}  # id(poster) -> (its room, its Screen), or the ProtocolError
     rooms: dict[Any, Any] = {}  # each room read once per batch (policy.reader_now)
     new: list[streams.NewMessage] = []
     indexes: list[int] = []
@@ -153,28 +155,43 @@ def store_batch(batch: list[Write]) -> tuple[list[Any], list[Any]]:
             first_client_ids.setdefault(id(write.poster), write.command.client_id)
             posters.setdefault(id(write.poster), write.poster)
         # Each connection's access checked again, the users, sessions,
-        # memberships and mutes of all of them read together.
+        # memberships and mutes of all of them read together (and shared
+        # with the policy's questions about the messages: policy.Screen).
         with policy.batch_checks([(p.user, p.scope, p.stream) for p in posters.values()]):
             for key, poster in posters.items():
                 client_id = first_client_ids[key]
                 try:
-                    allowed[key] = poster.check_can_post(client_id, rooms)
+                    room = poster.check_can_post(client_id, rooms)
                 except protocol.ProtocolError as refused:
                     allowed[key] = refused
-        for index, write in enumerate(batch):
-            room = allowed[id(write.poster)]
-            if isinstance(room, protocol.ProtocolError):
-                outcomes[index] = protocol.ProtocolError(
-                    room.code, room.detail, write.command.client_id, close_code=room.close_code
+                else:  # poster.user is the user as the database has it now
+                    allowed[key] = (room, policy.Screen(poster.user, room, poster.scope))
+            for index, write in enumerate(batch):
+                verdict = allowed[id(write.poster)]
+                if isinstance(verdict, protocol.ProtocolError):
+                    outcomes[index] = protocol.ProtocolError(
+                        verdict.code,
+                        verdict.detail,
+                        write.command.client_id,
+                        close_code=verdict.close_code,
+                    )
+                    continue
+                room, screen = verdict
+                command = write.command
+                sender = write.poster.sender
+                new.append(
+                    streams.NewMessage(
+                        room,
+                        sender,
+                        command.body,
+                        command.client_id,
+                        screen,
+                        attachments=command.attachments,
+                        reply_to=command.reply_to,
+                    )
                 )
-                continue
-            new.append(
-                streams.NewMessage(
-                    room, write.poster.sender, write.command.body, write.command.client_id
-                )
-            )
-            indexes.append(index)
-        posted, frames = streams.post_messages(new) if new else ([], {})
+                indexes.append(index)
+            posted, frames = streams.post_messages(new) if new else ([], {})
         for index, outcome in zip(indexes, posted, strict=True):
             outcomes[index] = outcome
     return outcomes, broadcast.batch_events(frames)

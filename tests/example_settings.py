@@ -12,6 +12,8 @@ DATABASES = {
     }
 }
 DEBUG = False
+# Uploads (chat attachments) next to the test's database, not in the project.
+MEDIA_ROOT = os.path.join(os.path.dirname(os.environ["LIVEROOMS_EXAMPLE_DB"]), "media")
 
 if os.environ.get("REDIS_URL"):
     # A prefix of its own, so parallel runs on one Redis never meet.

@@ -1,4 +1,6 @@
-from django_liverooms.policy import DefaultPolicy
+import re
+
+from django_liverooms.policy import DefaultPolicy, MessageRejected
 
 
 class TenantPolicy(DefaultPolicy):
@@ -19,3 +21,14 @@ class EditorsReadPolicy(DefaultPolicy):
 
     def can_read(self, user, stream, scope=None):
         return bool(user.is_authenticated and user.has_perm("django_liverooms.add_entry"))
+
+
+class WordListPolicy(DefaultPolicy):
+    """Stars out "darn" and "heck"; refuses any message with "spam" in it."""
+
+    STARRED = re.compile(r"\b(darn|heck)\b", re.IGNORECASE)
+
+    def clean_message(self, user, room, body, scope=None):
+        if "spam" in body.lower():
+            raise MessageRejected("No spam here.")
+        return self.STARRED.sub(lambda match: "*" * len(match[0]), body)

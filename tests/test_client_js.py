@@ -215,6 +215,17 @@ def test_a_refused_send_is_given_back(page):
     assert run(page, "return c.pending.size") == 0
 
 
+@pytest.mark.parametrize("code", ["rejected", "slow_mode"])
+def test_a_send_refused_by_the_policy_or_slow_mode_is_not_sent_again(page, code):
+    connect_and_welcome(page, ackTimeout=50)
+    client_id = run(page, "return c.send('darn')")
+    refusal = {"type": "error", "code": code, "detail": "No.", "client_id": client_id}
+    run(page, f"sockets[0].frame({json.dumps(refusal)})")
+    assert [d["code"] for t, d in run(page, "return log") if t == "failed"] == [code]
+    page.wait_for_timeout(200)  # several ackTimeouts: nothing is resent
+    assert [f["type"] for f in run(page, "return sockets[0].sent")] == ["message"]
+
+
 def test_a_missing_seq_makes_it_resume(page):
     connect_and_welcome(page, 2, [1, 2], gapTimeout=100)
     run(page, "sockets[0].frame(msg(4))")  # 3 never comes
@@ -403,11 +414,14 @@ STRINGS = {
         "cannot_post", "closed_forbidden", "closed_missing", "deleted", "edited", "error",
         "more", "online", "open_sse", "placeholder", "placeholder_offline", "readers",
         "retrying", "sending", "typing", "you_are",
+        "actions", "edit", "delete", "mute", "unmute", "edit_label", "confirm_delete", "muted",
+        "unmuted", "not_connected", "error_forbidden", "error_too_long", "error_post_forbidden",
+        "report", "report_reason", "flagged",
     ]
 }  # fmt: skip
 
 
-def mount_chat(page, user):
+def mount_chat(page, user, can_post=True, can_moderate=False):
     config = {
         "strings": STRINGS,
         "websocket": "/ws/chat/lobby/",
@@ -424,7 +438,7 @@ def mount_chat(page, user):
     page.evaluate("async () => { await import('/static/widgets.js'); }")
     run(page, "sockets[0].open()")
     welcome = {"type": "welcome", "stream": "chat", "slug": "lobby", "seq": 0, "user": user}
-    welcome.update(can_post=True, can_moderate=False, version=1)
+    welcome.update(can_post=can_post, can_moderate=can_moderate, version=1)
     run(page, f"sockets[0].frame({json.dumps(welcome)})")
     run(page, "sockets[0].frame({type: 'history', items: [], complete: true})")
 
@@ -489,3 +503,316 @@ def test_redacted_and_edited_stored_messages_show_as_deleted_and_edited(page):
                        !!li.querySelector('.liverooms-edited')]);""",
     )
     assert rows == [["deleted {name}{count}{seconds}", True, False], ["fixed", False, True]]
+
+
+# The moderation frames: the client's methods, the chat widget's message menu ---------
+
+
+def test_moderation_methods_send_the_protocols_frames(page):
+    run(page, "start({})")
+    # Not connected: not sent, and not queued (there is no client_id to ack them).
+    assert (
+        run(page, "return [c.editMessage(1, 'x'), c.deleteMessage(1), c.mute(2), c.unmute(2)]")
+        == [False] * 4
+    )
+    run(page, "sockets[0].open(); sockets[0].frame(welcome(0))")
+    run(page, "sockets[0].frame({type: 'history', items: [], complete: true})")
+    assert run(page, "return sockets[0].sent") == []
+    sent = run(
+        page,
+        "return [c.editMessage(7, 'fixed'), c.deleteMessage(7), c.mute(2), c.mute(2, 10),"
+        " c.unmute(2)]",
+    )
+    assert sent == [True] * 5
+    assert run(page, "return sockets[0].sent") == [
+        {"type": "message.edit", "id": 7, "body": "fixed"},
+        {"type": "message.delete", "id": 7},
+        {"type": "mute", "user_id": 2, "minutes": None},
+        {"type": "mute", "user_id": 2, "minutes": 10},
+        {"type": "unmute", "user_id": 2},
+    ]
+
+
+def test_reactions_and_replies_send_the_protocols_frames(page):
+    run(page, "start({})")
+    assert run(page, "return c.react(7, '👍')") is False  # not connected: not queued
+    reply = run(page, "return c.send('at three', 'r1', {replyTo: 7})")  # queued
+    run(page, "sockets[0].open(); sockets[0].frame(welcome(0))")
+    run(page, "sockets[0].frame({type: 'history', items: [], complete: true})")
+    assert run(page, "return [c.react(7, '👍'), c.react(7, '👍', false)]") == [True, True]
+    assert run(page, "return sockets[0].sent") == [
+        {"type": "message", "body": "at three", "client_id": reply, "reply_to": 7},
+        {"type": "message.react", "id": 7, "emoji": "👍", "on": True},
+        {"type": "message.react", "id": 7, "emoji": "👍", "on": False},
+    ]
+
+
+ALICE = {"id": 1, "name": "alice"}
+BOB = {"id": 2, "name": "bob"}
+GUEST = {"id": None, "name": "Guest 1a2b3c4d"}
+
+
+def show(page, seq, body, author, **extra):
+    frame = {"body": body, "author": author, **extra}
+    run(page, f"sockets[0].frame(msg({seq}, {json.dumps(frame)}))")
+
+
+def item(body):
+    return (
+        "[...document.querySelectorAll('.liverooms-message')]"
+        f".find((li) => li.querySelector('.liverooms-body').textContent === {json.dumps(body)})"
+    )
+
+
+def offered(page, body):
+    """The actions the menu of the message showing ``body`` offers ([]: no menu)."""
+    return run(
+        page,
+        f"""const li = {item(body)};
+            const toggle = li.querySelector('.liverooms-menu-button');
+            if (!toggle || toggle.hidden) return [];
+            toggle.click();
+            const actions = Array.from(li.querySelectorAll('.liverooms-menu-item'), (b) => b.dataset.action);
+            toggle.click();
+            return actions;""",
+    )
+
+
+def choose(page, body, action):
+    run(
+        page,
+        f"""const li = {item(body)};
+            li.querySelector('.liverooms-menu-button').click();
+            li.querySelector('.liverooms-menu-item[data-action="{action}"]').click();""",
+    )
+
+
+def moderation_sent(page):
+    return run(page, "return sockets[0].sent.filter((f) => f.type !== 'message')")
+
+
+@pytest.mark.parametrize(
+    ("user", "can_post", "can_moderate", "expected"),
+    [
+        # own, another user's, a guest's; signed-in readers report others' (a flag)
+        (ALICE, True, False, [["edit", "delete"], ["report"], ["report"]]),
+        (ALICE, False, False, [[], ["report"], ["report"]]),  # may read, not post (muted, say)
+        (
+            ALICE,
+            True,
+            True,
+            [["edit", "delete"], ["delete", "mute", "unmute", "report"], ["delete", "report"]],
+        ),
+        (
+            ALICE,
+            False,
+            True,
+            [["edit", "delete"], ["delete", "mute", "unmute", "report"], ["delete", "report"]],
+        ),
+        # A guest's messages have no author id: the server lets no guest change them.
+        (GUEST, True, False, [[], [], []]),
+    ],
+)
+def test_the_message_menu_offers_what_the_server_allows(
+    page, user, can_post, can_moderate, expected
+):
+    mount_chat(page, user, can_post=can_post, can_moderate=can_moderate)
+    if user["id"] is None:
+        client_id = send_from_the_form(page, "own")
+        show(page, 1, "own", user, client_id=client_id)
+        assert mine(page) == [["own", True]]
+    else:
+        show(page, 1, "own", user)
+    show(page, 2, "theirs", BOB)
+    show(page, 3, "a guest's", GUEST)
+    assert [offered(page, body) for body in ["own", "theirs", "a guest's"]] == expected
+    show(page, 4, "", BOB, redacted=True)  # deleted since: no menu
+    assert run(page, "return document.querySelectorAll('.liverooms-actions').length") == 3
+
+
+def test_a_welcome_that_takes_posting_away_takes_the_menu_with_it(page):
+    mount_chat(page, ALICE)
+    show(page, 1, "own", ALICE)
+    assert offered(page, "own") == ["edit", "delete"]
+    run(page, "sockets[0].shut(1006)")
+    page.wait_for_function("sockets.length === 2", timeout=5000)
+    welcome = {"type": "welcome", "stream": "chat", "slug": "lobby", "seq": 1, "user": ALICE}
+    welcome.update(can_post=False, can_moderate=False, version=1)
+    run(page, f"sockets[1].open(); sockets[1].frame({json.dumps(welcome)})")
+    assert offered(page, "own") == []
+
+
+def test_edit_in_place_with_the_keyboard(page):
+    mount_chat(page, ALICE)
+    show(page, 1, "helo\nworld", ALICE)
+    toggle = page.locator(".liverooms-menu-button")
+    assert toggle.get_attribute("aria-label") == "actions alice"
+    assert toggle.get_attribute("aria-expanded") == "false"
+    toggle.focus()
+    page.keyboard.press("Enter")
+    assert toggle.get_attribute("aria-expanded") == "true"
+    focused = "return document.activeElement.dataset.action || document.activeElement.className"
+    assert run(page, focused) == "edit"
+    page.keyboard.press("ArrowRight")
+    assert run(page, focused) == "delete"
+    page.keyboard.press("ArrowDown")  # round again
+    assert run(page, focused) == "edit"
+    page.keyboard.press("Escape")
+    assert run(page, focused) == "liverooms-menu-button"
+    assert page.locator(".liverooms-menu").is_hidden()
+
+    # Escape cancels: nothing sent, the body is back.
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # "Edit"
+    editor = page.locator("textarea.liverooms-edit")
+    assert editor.input_value() == "helo\nworld"  # the Enter that chose "Edit" is not typed
+    assert run(page, focused) == "liverooms-edit"
+    page.keyboard.type(" and more")
+    page.keyboard.press("Escape")
+    assert editor.count() == 0 and page.locator(".liverooms-body").is_visible()
+    assert moderation_sent(page) == []
+    assert run(page, focused) == "liverooms-menu-button"
+
+    # Enter saves; the text shown changes when the server's message.edited comes.
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    editor.fill("hello")
+    page.keyboard.press("Shift+Enter")  # a new line, as in the send box
+    page.keyboard.type("world")
+    page.keyboard.press("Enter")
+    assert moderation_sent(page) == [{"type": "message.edit", "id": 1, "body": "hello\nworld"}]
+    assert editor.count() == 0
+    edited = {"type": "message.edited", "seq": 2, "id": 1, "body": "hello\nworld"}
+    run(page, f"sockets[0].frame({json.dumps({**edited, 'edited': '2026-01-01T00:01:00Z'})})")
+    assert page.locator(".liverooms-body").text_content() == "hello\nworld"
+    # The "edited" mark goes before the menu.
+    classes = run(
+        page,
+        "return Array.from(document.querySelector('.liverooms-message').children, (n) => n.className)",
+    )
+    assert classes[-2:] == ["liverooms-edited", "liverooms-actions"]
+
+    # Unchanged or blank text sends nothing.
+    page.keyboard.press("Enter")  # the menu (focus went back to its button)
+    page.keyboard.press("Enter")  # "Edit"
+    page.keyboard.press("Enter")  # saved unchanged
+    assert editor.count() == 0
+    choose(page, "hello\nworld", "edit")
+    editor.fill("   ")
+    page.keyboard.press("Enter")
+    assert len(moderation_sent(page)) == 1
+
+
+def test_delete_asks_first_and_a_deleted_message_loses_its_menu(page):
+    mount_chat(page, ALICE)
+    show(page, 1, "oops", ALICE)
+    answers = [False, True]
+    dialogs = []
+
+    def answer(dialog):
+        dialogs.append(dialog.message)
+        if answers.pop(0):
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.on("dialog", answer)
+    choose(page, "oops", "delete")
+    assert moderation_sent(page) == []
+    choose(page, "oops", "delete")
+    assert dialogs == ["confirm_delete {name}{count}{seconds}"] * 2
+    assert moderation_sent(page) == [{"type": "message.delete", "id": 1}]
+    run(page, "document.querySelector('[data-liverooms-messages]').tabIndex = 0")
+    run(page, "document.querySelector('.liverooms-menu-button').focus()")
+    run(page, "sockets[0].frame({type: 'message.deleted', seq: 2, id: 1})")
+    assert run(page, "return document.querySelectorAll('.liverooms-actions').length") == 0
+    assert run(page, "return document.activeElement.matches('[data-liverooms-messages]')")
+    assert page.locator(".liverooms-deleted .liverooms-body").text_content().startswith("deleted")
+
+
+def test_mute_and_unmute_answers_and_errors_are_shown(page):
+    mount_chat(page, ALICE, can_moderate=True)
+    show(page, 1, "spam", BOB)
+    error = page.locator("[data-liverooms-error]")
+    choose(page, "spam", "mute")
+    assert moderation_sent(page) == [{"type": "mute", "user_id": 2, "minutes": None}]
+    run(page, "sockets[0].frame({type: 'muted', user_id: 2, until: null})")
+    assert error.text_content() == "muted bob"
+    assert error.get_attribute("class") == "liverooms-notice"
+    assert offered(page, "spam") == ["delete", "unmute", "report"]  # known muted now
+    choose(page, "spam", "unmute")
+    assert moderation_sent(page)[-1] == {"type": "unmute", "user_id": 2}
+    run(page, "sockets[0].frame({type: 'unmuted', user_id: 2})")
+    assert error.text_content() == "unmuted bob"
+    assert offered(page, "spam") == ["delete", "mute", "report"]
+
+    # Refusals come as error frames without a client_id.
+    run(
+        page, "sockets[0].frame({type: 'error', code: 'forbidden', detail: 'No.', client_id: null})"
+    )
+    assert error.text_content().startswith("error_forbidden")
+    assert error.get_attribute("class") == ""
+    run(
+        page,
+        "sockets[0].frame({type: 'error', code: 'too_long', detail: 'Long.', client_id: null})",
+    )
+    assert error.text_content().startswith("error_too_long")
+
+    # Not connected: said so, nothing sent.
+    run(page, "sockets[0].shut(1006)")
+    choose(page, "spam", "mute")
+    assert error.text_content().startswith("not_connected")
+    assert len(moderation_sent(page)) == 2
+
+
+def test_a_send_refused_as_forbidden_shows_the_muted_notice(page):
+    mount_chat(page, ALICE)
+    client_id = send_from_the_form(page, "am I muted?")
+    run(
+        page,
+        "sockets[0].frame({type: 'error', code: 'forbidden', detail: 'You may not post in this room.',"
+        f" client_id: {json.dumps(client_id)}}})",
+    )
+    assert page.locator("[data-liverooms-error]").text_content().startswith("error_post_forbidden")
+    assert page.locator("[data-liverooms-input]").input_value() == "am I muted?"
+
+
+# Flags (issue 16; moderation.py): the client's flag(), the menu's "Report" ---------
+
+
+def test_flag_sends_the_frame_now_or_not_at_all(page):
+    run(page, "start({})")
+    assert run(page, "return c.flag(7, 'spam')") is False  # not queued
+    run(page, "sockets[0].open(); sockets[0].frame(welcome(0))")
+    run(page, "sockets[0].frame({type: 'history', items: [], complete: true})")
+    assert run(page, "return [c.flag(7, 'spam'), c.flag(8)]") == [True, True]
+    assert run(page, "return sockets[0].sent") == [
+        {"type": "flag", "id": 7, "reason": "spam"},
+        {"type": "flag", "id": 8, "reason": ""},
+    ]
+
+
+def test_report_asks_for_a_reason_and_thanks_on_flagged(page):
+    mount_chat(page, ALICE)
+    show(page, 1, "spam", BOB)
+    answers = [None, "advert"]  # cancelled, then a reason
+    prompts = []
+
+    def answer(dialog):
+        prompts.append(dialog.message)
+        reason = answers.pop(0)
+        if reason is None:
+            dialog.dismiss()
+        else:
+            dialog.accept(reason)
+
+    page.on("dialog", answer)
+    choose(page, "spam", "report")
+    assert moderation_sent(page) == []
+    choose(page, "spam", "report")
+    assert prompts == ["report_reason {name}{count}{seconds}"] * 2
+    assert moderation_sent(page) == [{"type": "flag", "id": 1, "reason": "advert"}]
+    run(page, "sockets[0].frame({type: 'flagged', id: 1})")
+    error = page.locator("[data-liverooms-error]")
+    assert error.text_content().startswith("flagged")
+    assert error.get_attribute("class") == "liverooms-notice"

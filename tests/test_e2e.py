@@ -39,6 +39,11 @@ def example(tmp_path_factory):
         "Room.objects.create(slug='lobby', title='Lobby')\n"
         "blog = LiveBlog.objects.create(slug='match-day', title='Match day')\n"
         "Entry.objects.create(blog=blog, title='Kick-off', body='<p>Under way.</p>', status='published')\n"
+        # Two members who are not moderators (the admin is: a superuser).
+        "get_user_model().objects.create_user('carol', password='carol')\n"
+        "get_user_model().objects.create_user('dave', password='dave')\n"
+        "for slug in ['own-edits', 'moderated', 'members']:\n"
+        "    Room.objects.create(slug=slug, title=slug)\n"
     )
     try:
         site.port = site.server(application=APPLICATION)
@@ -53,6 +58,24 @@ def open_page(browser, example, path, init_script=None):
         context.add_init_script(init_script)
     page = context.new_page()
     page.goto(f"http://127.0.0.1:{example.port}{path}")
+    wait_until_open(page)
+    return page
+
+
+def signed_in(browser, example, username, path):
+    """A page at ``path`` signed in as ``username`` (a session made by Django's test client)."""
+    sessionid = example.shell(
+        "from django.contrib.auth.models import User\n"
+        "from django.test import Client\n"
+        "client = Client()\n"
+        f"client.force_login(User.objects.get(username={username!r}))\n"
+        "print(client.cookies['sessionid'].value)\n"
+    ).strip()
+    context = browser.new_context()
+    origin = f"http://127.0.0.1:{example.port}"
+    context.add_cookies([{"name": "sessionid", "value": sessionid, "url": origin}])
+    page = context.new_page()
+    page.goto(origin + path)
     wait_until_open(page)
     return page
 
@@ -277,3 +300,164 @@ def test_load_earlier_messages_pages_back_and_keeps_the_place(browser, example):
     # The message that was at the top is where it was: nothing jumped.
     assert abs(page.evaluate(place_of, "line 12") - top_before) < 2
     page.context.close()
+
+
+# The message menu (issue 16) -------------------------------------------------------
+
+
+def message_item(page, body):
+    """The shown message whose text is ``body``."""
+    return page.locator(
+        ".liverooms-message:not(.liverooms-pending)",
+        has=page.locator(".liverooms-body", has_text=body),
+    )
+
+
+def choose(page, body, action):
+    """Open the menu of the message showing ``body`` and choose ``action`` ("Edit"...)."""
+    item = message_item(page, body)
+    item.get_by_role("button", name="Actions for the message by").click()
+    item.get_by_role("menuitem", name=action, exact=True).click()
+
+
+def offered(page, body):
+    """The actions the menu of the message showing ``body`` offers ([]: no menu)."""
+    item = message_item(page, body)
+    toggle = item.locator(".liverooms-menu-button")
+    if toggle.count() == 0 or not toggle.is_visible():
+        return []
+    toggle.click()
+    actions = item.get_by_role("menuitem").all_inner_texts()
+    toggle.click()
+    return actions
+
+
+def test_an_author_edits_and_deletes_their_message_and_others_see_it_live(browser, example):
+    carol = signed_in(browser, example, "carol", "/chat/own-edits/")
+    dave = signed_in(browser, example, "dave", "/chat/own-edits/")
+    say(carol, "see you at 8")
+    wait_for_message(dave, "see you at 8")
+    assert offered(carol, "see you at 8") == ["Edit", "Delete"]
+
+    # With the keyboard: the menu button, "Edit", the new text, Enter.
+    message_item(carol, "see you at 8").locator(".liverooms-menu-button").focus()
+    carol.keyboard.press("Enter")
+    carol.keyboard.press("Enter")
+    editor = carol.locator("textarea.liverooms-edit")
+    assert editor.input_value() == "see you at 8"
+    editor.fill("see you at 9")
+    carol.keyboard.press("Enter")
+    wait_for_message(dave, "see you at 9")
+    wait_for_message(carol, "see you at 9")
+    for page in (carol, dave):
+        assert message_item(page, "see you at 9").locator(".liverooms-edited").is_visible()
+    assert carol.locator("textarea.liverooms-edit").count() == 0
+
+    carol.once("dialog", lambda dialog: dialog.accept())
+    choose(carol, "see you at 9", "Delete")
+    for page in (carol, dave):
+        wait_for_message(page, "This message was deleted.")
+        deleted = message_item(page, "This message was deleted.")
+        assert "liverooms-deleted" in deleted.get_attribute("class")
+        assert deleted.locator(".liverooms-actions").count() == 0  # no menu left
+    assert [body for _author, body in messages(dave)] == ["This message was deleted."]
+    carol.context.close()
+    dave.context.close()
+
+
+def test_a_moderator_deletes_a_message_and_mutes_its_author(browser, example):
+    admin = signed_in(browser, example, "admin", "/chat/moderated/")
+    dave = signed_in(browser, example, "dave", "/chat/moderated/")
+    say(dave, "buy cheap watches")
+    wait_for_message(admin, "buy cheap watches")
+    assert offered(admin, "buy cheap watches") == ["Delete", "Mute", "Unmute", "Report"]
+
+    admin.once("dialog", lambda dialog: dialog.accept())
+    choose(admin, "buy cheap watches", "Delete")
+    wait_for_message(dave, "This message was deleted.")
+    assert [body for _author, body in messages(dave)] == ["This message was deleted."]
+    assert dave.locator(".liverooms-actions").count() == 0
+
+    say(dave, "sorry")
+    wait_for_message(admin, "sorry")
+    choose(admin, "sorry", "Mute")
+    notice = admin.locator("[data-liverooms-error]")
+    notice.filter(has_text="dave is muted in this room.").wait_for()
+    assert offered(admin, "sorry") == ["Delete", "Unmute", "Report"]
+
+    # Dave's next post is refused: the muted notice, and his text given back.
+    say(dave, "let me speak")
+    dave.locator("[data-liverooms-error]").filter(
+        has_text="You may not post here now: a moderator may have muted you."
+    ).wait_for()
+    assert dave.locator(f"{CHAT} textarea").input_value() == "let me speak"
+    assert dave.locator(".liverooms-pending").count() == 0
+    stored = example.shell(
+        "from django_liverooms.models import Message\n"
+        "print(Message.objects.filter(body='let me speak').count())\n"
+    )
+    assert stored.strip() == "0"
+
+    choose(admin, "sorry", "Unmute")
+    notice.filter(has_text="dave is no longer muted in this room.").wait_for()
+    say(dave, "thanks")
+    wait_for_message(admin, "thanks")
+    admin.context.close()
+    dave.context.close()
+
+
+def test_a_member_gets_no_moderation_on_others_messages(browser, example):
+    carol = signed_in(browser, example, "carol", "/chat/members/")
+    dave = signed_in(browser, example, "dave", "/chat/members/")
+    guest = open_page(browser, example, "/chat/members/")
+    say(carol, "carol's")
+    say(guest, "a guest's")
+    for page in (carol, dave, guest):
+        wait_for_message(page, "carol's")
+        wait_for_message(page, "a guest's")
+    # Signed in, they may report others' messages; nothing more.
+    assert offered(dave, "carol's") == ["Report"] and offered(dave, "a guest's") == ["Report"]
+    assert dave.get_by_role("menuitem").count() == 0
+    assert offered(carol, "carol's") == ["Edit", "Delete"]
+    # The server lets no guest change a message, theirs included.
+    assert offered(guest, "a guest's") == [] and offered(guest, "carol's") == []
+    for page in (carol, dave, guest):
+        page.context.close()
+
+
+def test_an_attached_image_reaches_the_other_page_and_a_refused_file_says_why(browser, example):
+    from .test_attachments import tiny_png
+
+    example.shell("from django_liverooms.models import Room\nRoom.objects.create(slug='files')\n")
+    carol = signed_in(browser, example, "carol", "/chat/files/")
+    dave = signed_in(browser, example, "dave", "/chat/files/")
+    attach = f"{CHAT} input[type=file]"
+    carol.set_input_files(
+        attach, files=[{"name": "red.png", "mimeType": "image/png", "buffer": tiny_png(16)}]
+    )
+    carol.wait_for_selector(
+        f"{CHAT} [data-liverooms-ready] li:not(.liverooms-uploading):has-text('red.png')"
+    )
+    say(carol, "a red square")
+    wait_for_message(dave, "a red square")
+    image = f"{CHAT} .liverooms-attachments img"
+    dave.wait_for_function(
+        "image => { const img = document.querySelector(image);"
+        " return img && img.complete && img.naturalWidth === 16; }",
+        arg=image,
+    )
+    assert dave.get_attribute(image, "alt") == "red.png"
+    assert dave.get_attribute(image, "loading") == "lazy"
+    # An HTML page named like an image: the server's reason shows in the error line.
+    html = b"<!doctype html><script>alert(1)</script>"
+    carol.set_input_files(
+        attach, files=[{"name": "cat.png", "mimeType": "image/png", "buffer": html}]
+    )
+    error = f"{CHAT} [data-liverooms-error]"
+    carol.wait_for_function(
+        "error => document.querySelector(error).textContent.includes('allowed here')", arg=error
+    )
+    assert "could not be attached" in carol.text_content(error)
+    assert carol.locator(f"{CHAT} [data-liverooms-ready] li").count() == 0
+    carol.context.close()
+    dave.context.close()

@@ -291,3 +291,18 @@ def test_resume_errors_name_the_refused_value_or_the_lost_events():
     [gone] = protocol.resume_errors(7, None, True)
     assert gone["code"] == protocol.HISTORY_GONE
     assert "after seq 7" in gone["detail"]
+
+
+def test_slow_mode_additions_are_present_only_when_set():
+    user = protocol.user_info(1, "a")
+    assert "slow_mode" not in protocol.welcome("chat", "lobby", 0, user, True)
+    assert protocol.welcome("chat", "lobby", 0, user, True, slow_mode=30)["slow_mode"] == 30
+    assert "retry_after" not in protocol.error(protocol.REJECTED, "No.", "c1")
+    refused = protocol.ProtocolError(protocol.SLOW_MODE, "Wait.", "c2", retry_after=12)
+    assert refused.frame() == {
+        "type": "error",
+        "code": "slow_mode",
+        "detail": "Wait.",
+        "client_id": "c2",
+        "retry_after": 12,
+    }

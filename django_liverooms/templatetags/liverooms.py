@@ -20,6 +20,7 @@ from typing import Any
 
 from django import template
 from django.contrib.auth.models import AnonymousUser
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, reverse
@@ -27,10 +28,11 @@ from django.utils.html import format_html, json_script
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from .. import protocol, reactions, streams, structured
+from .. import protocol, reactions, streams, structured, unread
+from ..attachments import allowed_types
 from ..conf import conf
 from ..embeds import embed_for
-from ..models import display_name
+from ..models import Room, display_name
 from ..policy import Refused, readable_stream
 from ..sanitizer import clean_html
 
@@ -64,6 +66,8 @@ STRINGS = {
     "error_too_long": _("That message is too long."),
     "error_forbidden": _("You may not do that here."),
     "error_bad_frame": _("That message was refused: {detail}"),
+    "error_rejected": _("That message was refused: {detail}"),
+    "error_slow_mode": _("Slow mode: wait {retry_after} s before your next message."),
     # Live blog coverage (issue 14).
     "status_upcoming": _("Upcoming"),
     "status_live": _("Live coverage"),
@@ -80,6 +84,27 @@ STRINGS = {
     "error_load_earlier": _("Earlier messages could not be loaded ({detail}). Try again."),
     "error_load_older": _("Older entries could not be loaded ({detail}). Try again."),
     "loading": _("Loading…"),
+    # The chat's message menu (issue 16).
+    "actions": _("Actions for the message by {name}"),
+    "edit": _("Edit"),
+    "delete": _("Delete"),
+    "mute": _("Mute"),
+    "unmute": _("Unmute"),
+    "edit_label": _("Edit the message: Enter saves, Escape cancels."),
+    "confirm_delete": _("Delete this message?"),
+    "muted": _("{name} is muted in this room."),
+    "unmuted": _("{name} is no longer muted in this room."),
+    "not_connected": _("Not connected: try again when the connection is back."),
+    "error_post_forbidden": _("You may not post here now: a moderator may have muted you."),
+    # Chat attachments (issue 16).
+    "uploading": _("Uploading {name}…"),
+    "remove_attachment": _("Remove {name}"),
+    "too_many_attachments": _("At most {count} files per message."),
+    "error_upload": _("The file could not be attached: {detail}"),
+    # Flags (issue 16; moderation.py): the message menu's "Report".
+    "report": _("Report"),
+    "report_reason": _("Report this message to the moderators. Why? (optional)"),
+    "flagged": _("Reported. Thank you."),
 }
 
 KINDS = {
@@ -161,6 +186,12 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
         "strings": {key: str(value) for key, value in STRINGS.items()},
         "page_size": streams.default_page_size(),  # "load older/earlier"
     }
+    if kind == "chat":  # attachments (issue 16): signed-in users upload, with Django's CSRF token
+        config["attachments"] = _reverse("liverooms:attachments", slug)
+        config["attachment_types"] = allowed_types()
+        config["max_attachments"] = protocol.MAX_ATTACHMENTS
+        if request is not None and user.is_authenticated:
+            config["csrf_token"] = get_token(request)
     context_data = {
         "stream": stream,
         "widget_id": f"liverooms-{kind}-{slug}",
@@ -277,3 +308,32 @@ def _stream_tag(kind: str):
 
 register.tag("liverooms_chat", _stream_tag("chat"))
 register.tag("liverooms_liveblog", _stream_tag("liveblog"))
+
+
+@register.simple_tag(takes_context=True)
+def liverooms_unread_count(context: template.Context, room: Any) -> int:
+    """The unread messages of ``request.user`` in a chat room (a Room or a
+    slug): 0 for guests and for rooms that do not exist or they may not read.
+    ``{% liverooms_unread_count room as n %}{% if n %}...{% endif %}``."""
+    user = _context_user(context)
+    if not user.is_authenticated:
+        return 0
+    if not isinstance(room, Room):
+        room = streams.get_stream("chat", "" if room is None else str(room))
+        if room is None:
+            return 0
+    return unread.unread_counts(user, [room]).get(room.slug, 0)
+
+
+@register.simple_tag(takes_context=True)
+def liverooms_rooms(context: template.Context) -> list[unread.Listed]:
+    """The chat rooms the page's user may read, with their unread counts:
+    ``{% liverooms_rooms as rooms %}{% for r in rooms %}{{ r.title }}
+    {{ r.unread }} {{ r.mentions }} {{ r.room.slug }}{% endfor %}``
+    (unread.directory: direct rooms first, titled by the other member)."""
+    return unread.directory(_context_user(context))
+
+
+def _context_user(context: template.Context) -> Any:
+    request = context.get("request")
+    return getattr(request, "user", None) or context.get("user") or AnonymousUser()

@@ -22,7 +22,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "demo/home.html",
-        {"rooms": Room.objects.all(), "blogs": LiveBlog.objects.all()},
+        {"blogs": LiveBlog.objects.all()},
     )
 
 

@@ -44,11 +44,14 @@ const DEFAULTS = {
   gapTimeout: 2000, // wait this long for a missing seq before resuming
   ackTimeout: 10000, // send an unacknowledged message again after this
   historyPageSize: 200,
+  readInterval: 1000, // at most one "read" frame per this long (markRead)
   fallbackAfter: 2, // failed WebSocket handshakes before falling back to SSE
 };
 
 // Errors that will not go away by sending the same message again.
-const FINAL_ERRORS = new Set(["bad_json", "bad_frame", "unknown_type", "too_long", "forbidden"]);
+const FINAL_ERRORS = new Set([
+  "bad_json", "bad_frame", "unknown_type", "too_long", "forbidden", "rejected", "slow_mode",
+]);
 
 /** A random client_id: crypto.randomUUID where available (secure contexts only). */
 export function newClientId() {
@@ -74,6 +77,13 @@ function withAfter(url, after) {
   return url + (url.includes("?") ? "&" : "?") + "after=" + after;
 }
 
+/** The value of Django's CSRF cookie ("csrftoken"), for uploads; "" without one. */
+export function csrfCookie(name = "csrftoken") {
+  if (typeof document === "undefined") return "";
+  const found = document.cookie.split(/;\s*/).find((c) => c.startsWith(name + "="));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+}
+
 /** The delay before reconnect attempt number `attempt` (0-based): full jitter. */
 export function backoffDelay(attempt, base, cap) {
   return Math.random() * Math.min(cap, base * 2 ** attempt);
@@ -83,7 +93,7 @@ export function backoffDelay(attempt, base, cap) {
  * A live stream. Events (each a CustomEvent whose `detail` is the frame):
  * - one per frame type: "welcome", "message", "message.edited",
  *   "message.deleted", "entry", "entry.edited", "entry.deleted", "presence",
- *   "typing", "error", "muted", "unmuted", and any type a host project adds;
+ *   "typing", "error", "muted", "unmuted", "read", "flagged", and any type a host project adds;
  *   stream events (frames with a seq) come once each, in seq order;
  * - "frame": every frame, before the above;
  * - "status": `{state, code, retryIn, transport}` where state is
@@ -109,6 +119,8 @@ export class Connection extends EventTarget {
     this.user = null;
     this.canPost = false;
     this.canModerate = false;
+    /** The read marker in a chat room (welcome.read_seq, then "read" frames); 0: none. */
+    this.readSeq = 0;
     /** "websocket" or "sse". */
     this.transport = this.options.url && typeof WebSocket !== "undefined" ? "websocket" : "sse";
     /** Sends not yet acknowledged: client_id -> {body, sentAt}. */
@@ -135,16 +147,116 @@ export class Connection extends EventTarget {
     this._open();
   }
 
-  /** Send a chat message; returns its client_id. Queued while offline. */
-  send(body, clientId = newClientId()) {
-    this.pending.set(clientId, {body, sentAt: 0});
+  /**
+   * Send a chat message; returns its client_id. Queued while offline.
+   * `attachments`: ids (or the objects upload() resolves to) of files you
+   * uploaded to this room; the body may then be empty.
+   */
+  send(body, clientId = newClientId(), {attachments = [], replyTo = null} = {}) {
+    const ids = attachments.map((item) => (typeof item === "object" ? item.id : item));
+    this.pending.set(clientId, {body, attachments: ids, replyTo, sentAt: 0});
     this._flush();
     return clientId;
+  }
+
+  /**
+   * Upload a file to this chat room (signed-in users who may post there).
+   * Resolves to the attachment, {id, name, type, size, url}: pass it to
+   * send(). Rejects with an Error carrying the server's `code` and `detail`
+   * ("too_large", "unsupported_type", "forbidden", "rate_limited"...) and
+   * the HTTP `status`.
+   */
+  async upload(file) {
+    const url = this.options.uploadUrl || (this.options.historyUrl || "").replace(/messages$/, "attachments");
+    if (!url || url === this.options.historyUrl) throw new TypeError("upload() needs the uploadUrl option");
+    const form = new FormData();
+    form.append("file", file, file.name || "file");
+    let response, answer = null;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        body: form,
+        credentials: "same-origin",
+        headers: {Accept: "application/json", "X-CSRFToken": this.options.csrfToken || csrfCookie()},
+      });
+      answer = await response.json();
+    } catch (_error) {
+      // offline, or an answer that is not JSON (a proxy's, Django's CSRF page)
+    }
+    if (response && response.status === 201 && answer) return answer;
+    const detail = (answer && answer.error) || {};
+    const error = new Error(detail.detail || (response ? "HTTP " + response.status : "network error"));
+    error.code = detail.code || (response ? "http_" + response.status : "network");
+    error.status = response ? response.status : 0;
+    throw error;
   }
 
   /** Tell the room you are typing (chat only; the server throttles it). */
   typing() {
     return this.sendFrame({type: "typing"});
+  }
+
+  // Moderation (chat only; docs/protocol.md, "Moderation"). Sent now or not
+  // at all (false when not connected): there is no client_id, so they are
+  // not queued. The answer is a message.edited / message.deleted event for
+  // every reader, a "muted" / "unmuted" frame for the moderator, or an
+  // "error" (client_id null: forbidden, bad_frame, too_long...).
+
+  /** Edit message `id` (yours, or anyone's as a moderator). */
+  editMessage(id, body) {
+    return this.sendFrame({type: "message.edit", id, body});
+  }
+
+  /** Delete message `id` (yours, or anyone's as a moderator). */
+  deleteMessage(id) {
+    return this.sendFrame({type: "message.delete", id});
+  }
+
+  /** Mute user `userId` in this room for `minutes` (null: until unmuted); moderators only. */
+  mute(userId, minutes = null) {
+    return this.sendFrame({type: "mute", user_id: userId, minutes});
+  }
+
+  /** Unmute user `userId` in this room; moderators only. */
+  unmute(userId) {
+    return this.sendFrame({type: "unmute", user_id: userId});
+  }
+
+  /**
+   * Report message `id` to the site's moderators, with an optional `reason`
+   * (signed-in readers, others' messages). Answered to you alone by a
+   * "flagged" frame (also when reported before) or an "error".
+   */
+  flag(id, reason = "") {
+    return this.sendFrame({type: "flag", id, reason: reason || ""});
+  }
+
+  /** React to message `id` with `emoji` (one of REACTIONS), or take it back (`on` false); chat only. */
+  react(id, emoji, on = true) {
+    return this.sendFrame({type: "message.react", id, emoji, on});
+  }
+
+  // Read markers (chat rooms, signed-in users; docs/protocol.md, "Read state").
+
+  /**
+   * Mark the room read up to `seq` (default: lastSeq). Coalesced: at most one
+   * "read" frame per readInterval ms, carrying the greatest seq asked; held
+   * while offline and sent once connected. False for a guest (no marker).
+   * The server answers with a "read" event (readSeq follows it).
+   */
+  markRead(seq = this.lastSeq) {
+    if (this.user && this.user.id == null) return false;
+    if (seq > (this._readAsked || 0)) this._readAsked = seq;
+    if (!this._timers.read) this._sendRead();
+    return true;
+  }
+
+  _sendRead() {
+    if (!this.user || this.user.id == null) return;
+    if (!(this._readAsked > Math.max(this._readSent || 0, this.readSeq))) return;
+    if (!this.sendFrame({type: "read", seq: this._readAsked})) return; // sent once connected
+    this._readSent = this._readAsked;
+    this._timer("read", this.options.readInterval, () => this._sendRead());
   }
 
   /** Send any frame now (e.g. message.edit, message.delete); false when not connected. */
@@ -349,6 +461,7 @@ export class Connection extends EventTarget {
         this.user = frame.user || null;
         this.canPost = Boolean(frame.can_post);
         this.canModerate = Boolean(frame.can_moderate);
+        this.readSeq = Math.max(this.readSeq, frame.read_seq || 0);
         this._attempt = 0;
         this._emit("welcome", frame);
         return;
@@ -367,6 +480,10 @@ export class Connection extends EventTarget {
         }
         return;
       }
+      case "read":
+        this.readSeq = Math.max(this.readSeq, frame.read_seq || 0);
+        this._emit("read", frame);
+        return;
       case "error":
         return this._error(frame);
       case "pong":
@@ -382,6 +499,7 @@ export class Connection extends EventTarget {
     this._status("open");
     this._drain();
     this._flush();
+    this._sendRead();
   }
 
   // One stream event: delivered once, in seq order.
@@ -439,7 +557,9 @@ export class Connection extends EventTarget {
     const sent = frame.client_id && this.pending.get(frame.client_id);
     if (sent && FINAL_ERRORS.has(frame.code)) {
       this.pending.delete(frame.client_id);
-      this._emit("failed", {client_id: frame.client_id, body: sent.body, code: frame.code, detail: frame.detail});
+      const failed = {client_id: frame.client_id, body: sent.body, code: frame.code, detail: frame.detail};
+      if (sent.attachments && sent.attachments.length) failed.attachments = sent.attachments;
+      this._emit("failed", failed);
     }
     // unavailable, rate_limited: kept in pending, sent again after ackTimeout.
     this._emit("error", frame);
@@ -503,7 +623,10 @@ export class Connection extends EventTarget {
     const now = Date.now();
     for (const [clientId, sent] of this.pending) {
       if (now - sent.sentAt < this.options.ackTimeout) continue;
-      if (!this.sendFrame({type: "message", body: sent.body, client_id: clientId})) return;
+      const frame = {type: "message", body: sent.body, client_id: clientId};
+      if (sent.attachments && sent.attachments.length) frame.attachments = sent.attachments;
+      if (sent.replyTo) frame.reply_to = sent.replyTo;
+      if (!this.sendFrame(frame)) return;
       sent.sentAt = now;
     }
     if (this.pending.size) this._timer("ack", this.options.ackTimeout, () => this._flush());
@@ -542,6 +665,9 @@ export class Connection extends EventTarget {
  * - url: the WebSocket path ("/ws/chat/lobby/") or a full ws:/wss: URL;
  * - historyUrl: the HTTP history API for this stream (to page a capped resume);
  * - streamUrl: a live blog's SSE stream, used when WebSockets fail;
+ * - uploadUrl: a chat room's attachments endpoint (upload(); default: the
+ *   historyUrl with "attachments" for "messages"), and csrfToken (default:
+ *   the csrftoken cookie's value);
  * - after: resume after this seq; and the timings in DEFAULTS above.
  */
 export function connect(options) {

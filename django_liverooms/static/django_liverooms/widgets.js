@@ -20,7 +20,7 @@ function el(tag, className, text) {
 }
 
 function format(template, values) {
-  return template.replace(/\{(\w+)\}/g, (_match, key) => String(values[key] ?? ""));
+  return (template || "").replace(/\{(\w+)\}/g, (_match, key) => String(values[key] ?? ""));
 }
 
 function timeEl(iso, dateStyle) {
@@ -59,7 +59,16 @@ function showStatus(root, strings, status) {
 function showError(root, strings, frame) {
   const node = part(root, "error");
   if (!node || frame.code === "unavailable") return; // sent again by itself
-  node.textContent = strings["error_" + frame.code] || format(strings.error, frame);
+  node.classList.remove("liverooms-notice");
+  node.textContent = format(strings["error_" + frame.code] || strings.error, frame);
+}
+
+// Not an error ("… is muted"): the same place, styled .liverooms-notice.
+function showNotice(root, text) {
+  const node = part(root, "error");
+  if (!node) return;
+  node.classList.add("liverooms-notice");
+  node.textContent = text;
 }
 
 // A "load older/earlier" button: busy while `load` runs, hidden once it
@@ -80,6 +89,45 @@ function pageBackOnClick(root, strings, button, name, load) {
   });
 }
 
+// A file's size in the page's language ("12 kB", "1.5 MB").
+function fileSize(bytes) {
+  const [value, unit] =
+    bytes < 1024 ? [bytes, "byte"] : bytes < 1048576 ? [bytes / 1024, "kilobyte"] : [bytes / 1048576, "megabyte"];
+  const lang = document.documentElement.lang || undefined;
+  return new Intl.NumberFormat(lang, {style: "unit", unit, unitDisplay: "short", maximumFractionDigits: 1}).format(value);
+}
+
+// A message's attachments (docs/protocol.md): images inline (lazy, their
+// size bounded by liverooms.css), other files as download links with their size.
+function attachmentList(items) {
+  const list = el("ul", "liverooms-attachments");
+  for (const item of items) {
+    const href = new URL(item.url, location.href);
+    if (!item.url || !WEB_URL.test(href.href)) continue;
+    const li = el("li");
+    const link = el("a");
+    link.href = href.href;
+    if (item.type.startsWith("image/")) {
+      link.className = "liverooms-attachment-image";
+      link.target = "_blank";
+      link.rel = "noopener";
+      const img = el("img");
+      img.src = href.href;
+      img.alt = item.name;
+      img.loading = "lazy";
+      link.append(img);
+      li.append(link);
+    } else {
+      link.className = "liverooms-attachment-file";
+      link.download = item.name;
+      link.textContent = item.name;
+      li.append(link, " ", el("span", "liverooms-attachment-size", fileSize(item.size)));
+    }
+    list.append(li);
+  }
+  return list;
+}
+
 function mountChat(root, config) {
   const {strings} = config;
   const list = part(root, "messages");
@@ -92,8 +140,20 @@ function mountChat(root, config) {
   const sent = new Map(); // client_id this page sent -> id of the message stored for it
   let typingTimer = null;
   let lastTyping = 0;
+  // Attachments: the file input, the uploads waiting for the next message.
+  const fileInput = part(root, "file");
+  const attach = part(root, "attach");
+  const readyList = part(root, "ready");
+  const ready = []; // uploaded attachments ({id, name, type, size, url}) to send
+  let uploading = 0;
+  let sendWhenUploaded = false; // the form was submitted during an upload
 
-  const room = connect({url: config.websocket, historyUrl: config.history});
+  const room = connect({
+    url: config.websocket,
+    historyUrl: config.history,
+    uploadUrl: config.attachments,
+    csrfToken: config.csrf_token,
+  });
 
   function stickToBottom(change) {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
@@ -125,7 +185,13 @@ function mountChat(root, config) {
     if (!input) return;
     // Writing stays possible offline once allowed: sends are queued until the socket is back.
     input.disabled = !room.canPost || room.state === "closed";
-    if (button) button.disabled = input.disabled;
+    if (button) button.disabled = input.disabled || uploading > 0;
+    if (attach && fileInput) {
+      // Signed-in users who may post (docs/permissions.md), where the app's URLs are mounted.
+      attach.hidden = !config.attachments || !room.user || room.user.id === null;
+      fileInput.disabled = input.disabled || attach.hidden;
+      if (config.attachment_types) fileInput.accept = config.attachment_types.join(",");
+    }
     if (room.user && !room.canPost) input.placeholder = strings.cannot_post;
     else input.placeholder = room.state === "open" ? strings.placeholder : strings.placeholder_offline;
   }
@@ -138,27 +204,217 @@ function mountChat(root, config) {
     const me = part(root, "me");
     if (me) me.textContent = format(strings.you_are, {name: event.detail.user.name});
     updateForm();
+    for (const li of byId.values()) updateMenu(li); // what we may do may have changed
   });
   room.addEventListener("reset", () => {
     list.replaceChildren();
     byId.clear();
+    menuOpen = null;
     firstHistory = true;
   });
 
   function storedItem(frame) {
     const li = messageItem(frame.author.name, frame.body, isMine(frame) ? "liverooms-mine" : "");
     li.dataset.seq = frame.seq;
+    li.dataset.messageId = frame.id;
+    if (frame.author.id !== null) li.dataset.authorId = frame.author.id;
     li.append(timeEl(frame.created));
     // A stored frame rewritten after a deletion or an edit (docs/protocol.md).
     if (frame.redacted) {
       li.classList.add("liverooms-deleted");
       li.querySelector(".liverooms-body").textContent = strings.deleted;
-    } else if (frame.edited) {
-      li.append(el("span", "liverooms-edited", strings.edited));
+    } else {
+      if (frame.attachments && frame.attachments.length) {
+        li.querySelector(".liverooms-body").after(attachmentList(frame.attachments));
+      }
+      if (frame.edited) li.append(el("span", "liverooms-edited", strings.edited));
+      addMenu(li, frame.author.name);
     }
     byId.set(frame.id, li);
     return li;
   }
+
+  // The message menu: a button on each stored message opening its actions,
+  // those the server would allow (docs/client.md, "The message menu").
+  const knownMutes = new Map(); // user id -> muted (true) or not (false), from this page's mute/unmute
+  const names = new Map(); // user id -> name, for the "muted" notice
+  let menuOpen = null; // the <li> whose menu is open
+
+  function actionsFor(li) {
+    if (!room.user || !li.dataset.messageId || li.classList.contains("liverooms-deleted")) return [];
+    const authorId = li.dataset.authorId ? Number(li.dataset.authorId) : null;
+    // Own messages by user id: guests may not change theirs (their author id is null).
+    if (authorId !== null && authorId === room.user.id) {
+      return room.canPost || room.canModerate ? ["edit", "delete"] : [];
+    }
+    // Others' messages: signed-in readers may report them to the moderators (a flag).
+    const report = room.user.id !== null ? ["report"] : [];
+    if (!room.canModerate) return report;
+    if (authorId === null) return ["delete", ...report]; // a guest: no user to mute
+    const muted = knownMutes.get(authorId); // undefined: not known here, both offered
+    const mutes = [...(muted === true ? [] : ["mute"]), ...(muted === false ? [] : ["unmute"])];
+    return ["delete", ...mutes, ...report];
+  }
+
+  function addMenu(li, name) {
+    const box = el("span", "liverooms-actions");
+    const toggle = el("button", "liverooms-menu-button", "\u22ef");
+    toggle.type = "button";
+    toggle.setAttribute("aria-label", format(strings.actions, {name}));
+    toggle.setAttribute("aria-haspopup", "menu");
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.hidden = actionsFor(li).length === 0;
+    const menu = el("ul", "liverooms-menu");
+    menu.setAttribute("role", "menu");
+    menu.hidden = true;
+    box.append(toggle, menu);
+    li.append(box);
+  }
+
+  // After a welcome: who we are and what we may do may have changed.
+  function updateMenu(li) {
+    const toggle = li.querySelector(".liverooms-menu-button");
+    if (!toggle) return;
+    if (menuOpen === li) closeMenu(false);
+    toggle.hidden = actionsFor(li).length === 0;
+  }
+
+  function openMenu(li) {
+    closeMenu(false);
+    const menu = li.querySelector(".liverooms-menu");
+    const items = actionsFor(li).map((action) => {
+      const item = el("li");
+      item.setAttribute("role", "none");
+      const choice = el("button", "liverooms-menu-item", strings[action]);
+      choice.type = "button";
+      choice.tabIndex = -1;
+      choice.dataset.action = action;
+      choice.setAttribute("role", "menuitem");
+      item.append(choice);
+      return item;
+    });
+    if (!items.length) return;
+    menu.replaceChildren(...items);
+    menu.hidden = false;
+    li.querySelector(".liverooms-menu-button").setAttribute("aria-expanded", "true");
+    menuOpen = li;
+    menu.querySelector("button").focus();
+  }
+
+  function closeMenu(refocus) {
+    if (!menuOpen) return;
+    const li = menuOpen;
+    menuOpen = null;
+    li.querySelector(".liverooms-menu").hidden = true;
+    const toggle = li.querySelector(".liverooms-menu-button");
+    toggle.setAttribute("aria-expanded", "false");
+    if (refocus) toggle.focus();
+  }
+
+  function act(li, action) {
+    closeMenu(action !== "edit");
+    if (action === "edit") return startEdit(li);
+    let sent;
+    if (action === "delete") {
+      if (!confirm(strings.confirm_delete)) return;
+      sent = room.deleteMessage(Number(li.dataset.messageId));
+    } else if (action === "report") {
+      const reason = prompt(strings.report_reason, ""); // optional; null: cancelled
+      if (reason === null) return;
+      sent = room.flag(Number(li.dataset.messageId), reason);
+    } else {
+      const authorId = Number(li.dataset.authorId); // mute and unmute: a signed-in author's
+      names.set(authorId, li.querySelector(".liverooms-author").textContent);
+      sent = action === "mute" ? room.mute(authorId, null) : room.unmute(authorId);
+    }
+    if (!sent) showNotice(root, strings.not_connected); // these frames are not queued
+  }
+
+  // Edit in place: the body becomes a text box; Enter saves, Escape cancels.
+  // The shown text changes when the server's message.edited comes back.
+  function startEdit(li) {
+    const body = li.querySelector(".liverooms-body");
+    const editor = el("textarea", "liverooms-edit");
+    editor.value = body.textContent;
+    editor.rows = Math.min(6, editor.value.split("\n").length);
+    editor.setAttribute("aria-label", strings.edit_label);
+    if (input && input.maxLength > 0) editor.maxLength = input.maxLength;
+    body.hidden = true;
+    body.after(editor);
+    editor.focus();
+    editor.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        stopEdit(li, true);
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        const text = editor.value;
+        if (text.trim() && text !== body.textContent) {
+          if (!room.editMessage(Number(li.dataset.messageId), text)) {
+            return showNotice(root, strings.not_connected); // still editing
+          }
+        }
+        stopEdit(li, true);
+      }
+    });
+  }
+
+  function stopEdit(li, refocus) {
+    const editor = li.querySelector(".liverooms-edit");
+    if (!editor) return;
+    editor.remove();
+    li.querySelector(".liverooms-body").hidden = false;
+    const toggle = li.querySelector(".liverooms-menu-button");
+    if (refocus && toggle) toggle.focus();
+  }
+
+  list.addEventListener("click", (event) => {
+    const li = event.target.closest(".liverooms-message");
+    const toggle = event.target.closest(".liverooms-menu-button");
+    const choice = event.target.closest(".liverooms-menu-item");
+    if (toggle) {
+      if (menuOpen === li) closeMenu(true);
+      else openMenu(li);
+    } else if (choice) {
+      act(li, choice.dataset.action);
+    }
+  });
+  // In an open menu: arrows move, Escape closes (Enter and Space click).
+  list.addEventListener("keydown", (event) => {
+    const menu = event.target.closest(".liverooms-menu");
+    if (!menu) return;
+    const items = Array.from(menu.querySelectorAll("button"));
+    const at = items.indexOf(event.target);
+    const moves = {
+      ArrowDown: at + 1,
+      ArrowRight: at + 1,
+      ArrowUp: at - 1,
+      ArrowLeft: at - 1,
+      Home: 0,
+      End: items.length - 1,
+    };
+    if (event.key in moves) {
+      event.preventDefault();
+      items[(moves[event.key] + items.length) % items.length].focus();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      closeMenu(true);
+    } else if (event.key === "Tab") {
+      closeMenu(false);
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (menuOpen && !menuOpen.querySelector(".liverooms-actions").contains(event.target)) closeMenu(false);
+  });
+  room.addEventListener("muted", ({detail: frame}) => {
+    knownMutes.set(frame.user_id, true);
+    showNotice(root, format(strings.muted, {name: names.get(frame.user_id) || "#" + frame.user_id}));
+  });
+  room.addEventListener("flagged", () => showNotice(root, strings.flagged));
+  room.addEventListener("unmuted", ({detail: frame}) => {
+    knownMutes.set(frame.user_id, false);
+    showNotice(root, format(strings.unmuted, {name: names.get(frame.user_id) || "#" + frame.user_id}));
+  });
 
   // "Load earlier messages": shown when the first history said older events
   // exist; pages back through the HTTP history API, keeping the reader's place.
@@ -199,14 +455,23 @@ function mountChat(root, config) {
     if (!li) return;
     li.querySelector(".liverooms-body").textContent = frame.body;
     let mark = li.querySelector(".liverooms-edited");
-    if (!mark) li.append((mark = el("span", "liverooms-edited")));
+    if (!mark) li.insertBefore((mark = el("span", "liverooms-edited")), li.querySelector(".liverooms-actions"));
     mark.textContent = strings.edited;
   });
   room.addEventListener("message.deleted", ({detail: frame}) => {
     const li = byId.get(frame.id);
     if (!li) return;
+    // No menu (or text box) on a deleted message; focus that was in them goes to the list.
+    const hadFocus = li.contains(document.activeElement);
+    if (menuOpen === li) menuOpen = null;
+    stopEdit(li, false);
+    const actions = li.querySelector(".liverooms-actions");
+    if (actions) actions.remove();
+    if (hadFocus) list.focus();
     li.classList.add("liverooms-deleted");
     li.querySelector(".liverooms-body").textContent = strings.deleted;
+    const files = li.querySelector(".liverooms-attachments");
+    if (files) files.remove();
     const mark = li.querySelector(".liverooms-edited");
     if (mark) mark.remove();
   });
@@ -226,7 +491,11 @@ function mountChat(root, config) {
     clearTimeout(typingTimer);
     typingTimer = setTimeout(() => (typingEl.textContent = ""), 3000);
   });
-  room.addEventListener("error", ({detail: frame}) => showError(root, strings, frame));
+  room.addEventListener("error", ({detail: frame}) => {
+    // A send refused as forbidden: the sender was muted (or may no longer post).
+    const refusedSend = frame.code === "forbidden" && frame.client_id;
+    showError(root, strings, refusedSend ? {...frame, code: "post_forbidden"} : frame);
+  });
   room.addEventListener("failed", ({detail}) => {
     // Refused for good: take it off the list and give the text back.
     const li = mine.get(detail.client_id);
@@ -239,10 +508,17 @@ function mountChat(root, config) {
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const body = input.value;
-      if (!body.trim()) return;
-      const clientId = room.send(body);
+      if (uploading) {
+        sendWhenUploaded = true; // sent with the files once they are uploaded
+        return;
+      }
+      if (!body.trim() && !ready.length) return;
+      const files = ready.splice(0);
+      showReady();
+      const clientId = room.send(body, undefined, {attachments: files});
       sent.set(clientId, null);
-      const li = messageItem(room.user ? room.user.name : "", body, "liverooms-mine liverooms-pending");
+      const shown = body.trim() ? body : files.map((file) => file.name).join(", ");
+      const li = messageItem(room.user ? room.user.name : "", shown, "liverooms-mine liverooms-pending");
       li.append(el("span", "liverooms-sending", strings.sending));
       mine.set(clientId, li);
       stickToBottom(() => list.append(li));
@@ -263,6 +539,63 @@ function mountChat(root, config) {
         lastTyping = now;
         room.typing();
       }
+    });
+  }
+
+  // The uploads waiting for the next message, each with a button to drop it.
+  function showReady(uploadingName) {
+    if (!readyList) return;
+    const items = ready.map((file, index) => {
+      const li = el("li", null, file.name + " (" + fileSize(file.size) + ") ");
+      const remove = el("button", "liverooms-ready-remove", "\u00d7");
+      remove.type = "button";
+      remove.setAttribute("aria-label", format(strings.remove_attachment, {name: file.name}));
+      remove.addEventListener("click", () => {
+        ready.splice(index, 1);
+        showReady();
+        input.focus();
+      });
+      li.append(remove);
+      return li;
+    });
+    if (uploadingName) items.push(el("li", "liverooms-uploading", format(strings.uploading, {name: uploadingName})));
+    readyList.replaceChildren(...items);
+    readyList.hidden = items.length === 0;
+    if (input) input.required = ready.length === 0; // a message may be files alone
+  }
+
+  if (fileInput) {
+    fileInput.addEventListener("change", async () => {
+      const files = Array.from(fileInput.files);
+      fileInput.value = "";
+      part(root, "error").textContent = "";
+      const most = config.max_attachments || 4;
+      let failed = false;
+      for (const file of files) {
+        if (ready.length >= most) {
+          showNotice(root, format(strings.too_many_attachments, {count: most}));
+          break;
+        }
+        uploading += 1;
+        showReady(file.name);
+        updateForm();
+        try {
+          ready.push(await room.upload(file));
+        } catch (error) {
+          // The server's detail: too large, a type it does not take, not allowed here...
+          showError(root, strings, {type: "error", code: "upload", detail: error.message});
+          failed = true;
+        } finally {
+          uploading -= 1;
+          showReady();
+          updateForm();
+        }
+      }
+      if (sendWhenUploaded && !uploading) {
+        sendWhenUploaded = false;
+        if (!failed) form.requestSubmit(); // else the text waits: the error says why
+      }
+      if (input) input.focus();
     });
   }
   return room;
