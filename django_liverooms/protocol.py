@@ -784,6 +784,7 @@ def redacted(
         out.pop("mentions", None)  # who the body named goes with it
         out.pop("attachments", None)  # and its files (no longer served)
         out.pop("reactions", None)  # and who reacted to it
+        out.pop("reply_to", None)  # and what it quoted
     out["redacted"] = True
     return out
 

@@ -42,7 +42,7 @@ def example(tmp_path_factory):
         # Two members who are not moderators (the admin is: a superuser).
         "get_user_model().objects.create_user('carol', password='carol')\n"
         "get_user_model().objects.create_user('dave', password='dave')\n"
-        "for slug in ['own-edits', 'moderated', 'members']:\n"
+        "for slug in ['own-edits', 'moderated', 'members', 'replies', 'news-room']:\n"
         "    Room.objects.create(slug=slug, title=slug)\n"
     )
     try:
@@ -62,8 +62,9 @@ def open_page(browser, example, path, init_script=None):
     return page
 
 
-def signed_in(browser, example, username, path):
-    """A page at ``path`` signed in as ``username`` (a session made by Django's test client)."""
+def signed_in(browser, example, username, path, widget=True):
+    """A page at ``path`` signed in as ``username`` (a session made by Django's test
+    client); with ``widget``, once its widget is connected."""
     sessionid = example.shell(
         "from django.contrib.auth.models import User\n"
         "from django.test import Client\n"
@@ -76,7 +77,8 @@ def signed_in(browser, example, username, path):
     context.add_cookies([{"name": "sessionid", "value": sessionid, "url": origin}])
     page = context.new_page()
     page.goto(origin + path)
-    wait_until_open(page)
+    if widget:
+        wait_until_open(page)
     return page
 
 
@@ -337,7 +339,7 @@ def test_an_author_edits_and_deletes_their_message_and_others_see_it_live(browse
     dave = signed_in(browser, example, "dave", "/chat/own-edits/")
     say(carol, "see you at 8")
     wait_for_message(dave, "see you at 8")
-    assert offered(carol, "see you at 8") == ["Edit", "Delete"]
+    assert offered(carol, "see you at 8") == ["Edit", "Delete", "Reply", "React"]
 
     # With the keyboard: the menu button, "Edit", the new text, Enter.
     message_item(carol, "see you at 8").locator(".liverooms-menu-button").focus()
@@ -370,7 +372,14 @@ def test_a_moderator_deletes_a_message_and_mutes_its_author(browser, example):
     dave = signed_in(browser, example, "dave", "/chat/moderated/")
     say(dave, "buy cheap watches")
     wait_for_message(admin, "buy cheap watches")
-    assert offered(admin, "buy cheap watches") == ["Delete", "Mute", "Unmute", "Report"]
+    assert offered(admin, "buy cheap watches") == [
+        "Delete",
+        "Mute",
+        "Unmute",
+        "Report",
+        "Reply",
+        "React",
+    ]
 
     admin.once("dialog", lambda dialog: dialog.accept())
     choose(admin, "buy cheap watches", "Delete")
@@ -383,7 +392,7 @@ def test_a_moderator_deletes_a_message_and_mutes_its_author(browser, example):
     choose(admin, "sorry", "Mute")
     notice = admin.locator("[data-liverooms-error]")
     notice.filter(has_text="dave is muted in this room.").wait_for()
-    assert offered(admin, "sorry") == ["Delete", "Unmute", "Report"]
+    assert offered(admin, "sorry") == ["Delete", "Unmute", "Report", "Reply", "React"]
 
     # Dave's next post is refused: the muted notice, and his text given back.
     say(dave, "let me speak")
@@ -415,12 +424,14 @@ def test_a_member_gets_no_moderation_on_others_messages(browser, example):
     for page in (carol, dave, guest):
         wait_for_message(page, "carol's")
         wait_for_message(page, "a guest's")
-    # Signed in, they may report others' messages; nothing more.
-    assert offered(dave, "carol's") == ["Report"] and offered(dave, "a guest's") == ["Report"]
+    # Signed in, they may report, answer and react to others' messages; nothing more.
+    answers = ["Report", "Reply", "React"]
+    assert offered(dave, "carol's") == answers and offered(dave, "a guest's") == answers
     assert dave.get_by_role("menuitem").count() == 0
-    assert offered(carol, "carol's") == ["Edit", "Delete"]
-    # The server lets no guest change a message, theirs included.
-    assert offered(guest, "a guest's") == [] and offered(guest, "carol's") == []
+    assert offered(carol, "carol's") == ["Edit", "Delete", "Reply", "React"]
+    # The server lets no guest change, report or react to a message, theirs
+    # included; a guest who may post may reply.
+    assert offered(guest, "a guest's") == ["Reply"] and offered(guest, "carol's") == ["Reply"]
     for page in (carol, dave, guest):
         page.context.close()
 
@@ -461,3 +472,67 @@ def test_an_attached_image_reaches_the_other_page_and_a_refused_file_says_why(br
     assert carol.locator(f"{CHAT} [data-liverooms-ready] li").count() == 0
     carol.context.close()
     dave.context.close()
+
+
+def test_a_reply_and_a_reaction_reach_the_other_reader_live(browser, example):
+    carol = signed_in(browser, example, "carol", "/chat/replies/")
+    dave = signed_in(browser, example, "dave", "/chat/replies/")
+    say(carol, "kick-off at three?")
+    wait_for_message(dave, "kick-off at three?")
+    choose(dave, "kick-off at three?", "Reply")
+    assert (
+        "Replying to carol: kick-off at three?" in dave.locator(".liverooms-replying").inner_text()
+    )
+    say(dave, "yes, at three")
+    for page in (carol, dave):
+        wait_for_message(page, "yes, at three")
+        quote = message_item(page, "yes, at three").locator(".liverooms-quote")
+        assert quote.locator(".liverooms-quote-author").inner_text() == "carol"
+        assert quote.locator(".liverooms-quote-body").inner_text() == "kick-off at three?"
+    assert dave.locator(".liverooms-replying").is_hidden()
+
+    choose(carol, "yes, at three", "React")
+    message_item(carol, "yes, at three").get_by_role("button", name="👍", exact=True).click()
+    for page in (carol, dave):
+        reaction = message_item(page, "yes, at three").locator(".liverooms-reaction")
+        reaction.filter(has_text="👍 1").wait_for()
+    mine = message_item(carol, "yes, at three").locator(".liverooms-reaction", has_text="👍 1")
+    assert mine.get_attribute("aria-pressed") == "true"
+    theirs = message_item(dave, "yes, at three").locator(".liverooms-reaction", has_text="👍 1")
+    assert theirs.get_attribute("aria-pressed") == "false"
+    mine.click()  # taken back
+    message_item(dave, "yes, at three").locator(".liverooms-reaction").wait_for(state="detached")
+
+    # The quoted message deleted: the reply's quote says so, live.
+    carol.once("dialog", lambda dialog: dialog.accept())
+    choose(carol, "kick-off at three?", "Delete")
+    for page in (carol, dave):
+        quote = message_item(page, "yes, at three").locator(".liverooms-quote")
+        quote.filter(has_text="This message was deleted.").wait_for()
+    for page in (carol, dave):
+        page.context.close()
+
+
+def test_unread_counts_rise_and_clear_when_the_room_is_read(browser, example):
+    home = signed_in(browser, example, "dave", "/", widget=False)
+    assert "unread" not in home.locator("a[href='/chat/news-room/']").locator("..").inner_text()
+    carol = signed_in(browser, example, "carol", "/chat/news-room/")
+    for n in range(3):
+        say(carol, f"news {n} @dave")
+    wait_for_message(carol, "news 2 @dave")
+    home.reload()
+    entry = home.locator("li", has=home.locator("a[href='/chat/news-room/']"))
+    assert "3 unread" in entry.inner_text() and "@3" in entry.inner_text()
+    room = signed_in(browser, example, "dave", "/chat/news-room/")
+    wait_for_message(room, "news 2 @dave")
+    home.wait_for_timeout(300)  # the widget marks the room read (coalesced)
+    room.context.close()  # and on close
+    for _ in range(20):
+        home.reload()
+        entry = home.locator("li", has=home.locator("a[href='/chat/news-room/']"))
+        if "unread" not in entry.inner_text():
+            break
+        home.wait_for_timeout(250)
+    assert "unread" not in entry.inner_text()
+    for page in (home, carol):
+        page.context.close()

@@ -155,3 +155,8 @@ def test_worker_mode_stores_replies():
     outcomes, _ = workers.store_batch([event])
     [(_, posted)] = outcomes
     assert stored_frame(posted.message_id)["reply_to"]["body"] == "who?"
+
+
+def test_a_removed_reply_quotes_nothing():
+    reply = {"type": "message", "id": 8, "body": "yes", "reply_to": {"id": 7, "body": "q"}}
+    assert "reply_to" not in protocol.redacted(reply)

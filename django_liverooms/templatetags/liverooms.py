@@ -67,6 +67,12 @@ STRINGS = {
     "error_forbidden": _("You may not do that here."),
     "error_bad_frame": _("That message was refused: {detail}"),
     "error_rejected": _("That message was refused: {detail}"),
+    # Replies and reactions to chat messages (issue 16).
+    "reply": _("Reply"),
+    "replying_to": _("Replying to {name}: {body}"),
+    "cancel_reply": _("Cancel the reply"),
+    "react_to": _("React"),
+    "reaction_label": _("{emoji} {count}: react with {emoji}"),
     "error_slow_mode": _("Slow mode: wait {retry_after} s before your next message."),
     # Live blog coverage (issue 14).
     "status_upcoming": _("Upcoming"),
@@ -190,6 +196,7 @@ def render_widget(context: template.Context, kind: str, slug: Any) -> str:
         config["attachments"] = _reverse("liverooms:attachments", slug)
         config["attachment_types"] = allowed_types()
         config["max_attachments"] = protocol.MAX_ATTACHMENTS
+        config["reactions"] = reactions.allowed()  # reactions to messages
         if request is not None and user.is_authenticated:
             config["csrf_token"] = get_token(request)
     context_data = {

@@ -227,12 +227,125 @@ function mountChat(root, config) {
       if (frame.attachments && frame.attachments.length) {
         li.querySelector(".liverooms-body").after(attachmentList(frame.attachments));
       }
+      if (frame.reply_to) li.querySelector(".liverooms-body").before(quoteEl(frame.reply_to));
       if (frame.edited) li.append(el("span", "liverooms-edited", strings.edited));
+      li.append(reactionBar(frame.id, frame.reactions || []));
       addMenu(li, frame.author.name);
     }
     byId.set(frame.id, li);
     return li;
   }
+
+  // Replies: the quoted message as the server last described it (docs/protocol.md, "Replies").
+  function quoteEl(quoted) {
+    const box = el("blockquote", "liverooms-quote");
+    box.dataset.quoteId = quoted.id;
+    fillQuote(box, quoted);
+    return box;
+  }
+
+  function fillQuote(box, quoted) {
+    // Classes of their own: the message's .liverooms-author and .liverooms-body stay unique.
+    if (quoted.redacted) {
+      box.classList.add("liverooms-deleted");
+      box.replaceChildren(el("span", "liverooms-quote-body", strings.deleted));
+    } else {
+      box.replaceChildren(
+        el("span", "liverooms-quote-author", quoted.author.name),
+        el("span", "liverooms-quote-body", quoted.body),
+      );
+    }
+  }
+
+  function quotesOf(id) {
+    return list.querySelectorAll(`.liverooms-quote[data-quote-id="${Number(id)}"]`);
+  }
+
+  // Reactions: one button per emoji in use, pressed when it is ours; a click
+  // sets or takes back ours. The counts come from message.reactions frames.
+  function reactionBar(id, reactions) {
+    const bar = el("span", "liverooms-reactions");
+    bar.dataset.messageId = id;
+    fillReactions(bar, reactions);
+    return bar;
+  }
+
+  function fillReactions(bar, reactions) {
+    const me = room.user && room.user.id !== null ? room.user.id : null;
+    bar.replaceChildren(
+      ...reactions.map(({emoji, count, users}) => {
+        const button = el("button", "liverooms-reaction", `${emoji} ${count}`);
+        button.type = "button";
+        button.dataset.emoji = emoji;
+        button.setAttribute("aria-pressed", String(me !== null && users.includes(me)));
+        button.setAttribute("aria-label", format(strings.reaction_label, {emoji, count}));
+        button.disabled = me === null || !room.canPost;
+        return button;
+      }),
+    );
+  }
+
+  function showPicker(li) {
+    const bar = li.querySelector(".liverooms-reactions");
+    if (!bar || bar.querySelector(".liverooms-picker")) return;
+    const picker = el("span", "liverooms-picker");
+    for (const emoji of config.reactions || []) {
+      const button = el("button", "liverooms-reaction", emoji);
+      button.type = "button";
+      button.dataset.emoji = emoji;
+      button.dataset.pick = "1";
+      picker.append(button);
+    }
+    bar.append(picker);
+    const first = picker.querySelector("button");
+    if (first) first.focus();
+  }
+
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest(".liverooms-reaction");
+    if (!button || button.disabled) return;
+    const bar = button.closest(".liverooms-reactions");
+    const on = button.dataset.pick === "1" || button.getAttribute("aria-pressed") !== "true";
+    if (!room.react(Number(bar.dataset.messageId), button.dataset.emoji, on)) {
+      showNotice(root, strings.not_connected);
+    }
+    const picker = bar.querySelector(".liverooms-picker");
+    if (picker) picker.remove();
+  });
+  room.addEventListener("message.reactions", ({detail: frame}) => {
+    const li = byId.get(frame.id);
+    const bar = li && li.querySelector(".liverooms-reactions");
+    if (bar) fillReactions(bar, frame.reactions);
+  });
+
+  // Replying: the message answered is shown above the box until sent or cancelled.
+  const replying = part(root, "replying");
+  let replyTo = null;
+
+  function startReply(li) {
+    if (!replying || !input) return;
+    replyTo = Number(li.dataset.messageId);
+    const cancel = el("button", "liverooms-cancel-reply", "\u00d7");
+    cancel.type = "button";
+    cancel.setAttribute("aria-label", strings.cancel_reply);
+    cancel.addEventListener("click", stopReply);
+    const body = li.querySelector(".liverooms-body").textContent;
+    const name = li.querySelector(".liverooms-author").textContent;
+    replying.replaceChildren(el("span", "", format(strings.replying_to, {name, body: body.slice(0, 80)})), cancel);
+    replying.hidden = false;
+    input.focus();
+  }
+
+  function stopReply() {
+    replyTo = null;
+    if (replying) replying.hidden = true;
+  }
+
+  // Read markers: what this signed-in reader has seen, while the page is in view.
+  function markRead() {
+    if (document.visibilityState === "visible" && room.lastSeq) room.markRead(room.lastSeq);
+  }
+  document.addEventListener("visibilitychange", markRead);
 
   // The message menu: a button on each stored message opening its actions,
   // those the server would allow (docs/client.md, "The message menu").
@@ -241,6 +354,18 @@ function mountChat(root, config) {
   let menuOpen = null; // the <li> whose menu is open
 
   function actionsFor(li) {
+    return [...moderation(li), ...answers(li)];
+  }
+
+  // Reply (whoever may post) and react (signed-in users who may post).
+  function answers(li) {
+    if (!room.user || !li.dataset.messageId || li.classList.contains("liverooms-deleted")) return [];
+    if (!room.canPost) return [];
+    const react = room.user.id !== null && (config.reactions || []).length ? ["react_to"] : [];
+    return [...(replying ? ["reply"] : []), ...react];
+  }
+
+  function moderation(li) {
     if (!room.user || !li.dataset.messageId || li.classList.contains("liverooms-deleted")) return [];
     const authorId = li.dataset.authorId ? Number(li.dataset.authorId) : null;
     // Own messages by user id: guests may not change theirs (their author id is null).
@@ -312,8 +437,10 @@ function mountChat(root, config) {
   }
 
   function act(li, action) {
-    closeMenu(action !== "edit");
+    closeMenu(!["edit", "reply", "react_to"].includes(action));
     if (action === "edit") return startEdit(li);
+    if (action === "reply") return startReply(li);
+    if (action === "react_to") return showPicker(li);
     let sent;
     if (action === "delete") {
       if (!confirm(strings.confirm_delete)) return;
@@ -421,6 +548,7 @@ function mountChat(root, config) {
   const earlier = part(root, "earlier");
   let firstHistory = true;
   room.addEventListener("frame", ({detail: frame}) => {
+    if (frame.type === "history") markRead();
     if (frame.type !== "history" || !firstHistory) return;
     firstHistory = false;
     if (earlier && config.history) earlier.hidden = frame.complete !== false;
@@ -449,8 +577,13 @@ function mountChat(root, config) {
       // Stored messages in seq order, above the ones still being sent.
       list.insertBefore(li, list.querySelector(".liverooms-pending"));
     });
+    markRead();
   });
   room.addEventListener("message.edited", ({detail: frame}) => {
+    for (const box of quotesOf(frame.id)) {
+      const body = frame.body.length > 200 ? frame.body.slice(0, 199) + "\u2026" : frame.body;
+      box.querySelector(".liverooms-quote-body").textContent = body; // as the server quotes it
+    }
     const li = byId.get(frame.id);
     if (!li) return;
     li.querySelector(".liverooms-body").textContent = frame.body;
@@ -459,6 +592,8 @@ function mountChat(root, config) {
     mark.textContent = strings.edited;
   });
   room.addEventListener("message.deleted", ({detail: frame}) => {
+    for (const box of quotesOf(frame.id)) fillQuote(box, {id: frame.id, redacted: true});
+    if (replyTo === frame.id) stopReply();
     const li = byId.get(frame.id);
     if (!li) return;
     // No menu (or text box) on a deleted message; focus that was in them goes to the list.
@@ -470,10 +605,12 @@ function mountChat(root, config) {
     if (hadFocus) list.focus();
     li.classList.add("liverooms-deleted");
     li.querySelector(".liverooms-body").textContent = strings.deleted;
-    const files = li.querySelector(".liverooms-attachments");
-    if (files) files.remove();
-    const mark = li.querySelector(".liverooms-edited");
-    if (mark) mark.remove();
+    // What went with it: its files, its quote, its reactions, the edited mark.
+    for (const node of li.querySelectorAll(
+      ".liverooms-attachments, .liverooms-quote, .liverooms-reactions, .liverooms-edited",
+    )) {
+      node.remove();
+    }
   });
 
   room.addEventListener("presence", ({detail: frame}) => {
@@ -515,7 +652,8 @@ function mountChat(root, config) {
       if (!body.trim() && !ready.length) return;
       const files = ready.splice(0);
       showReady();
-      const clientId = room.send(body, undefined, {attachments: files});
+      const clientId = room.send(body, undefined, {attachments: files, replyTo});
+      stopReply();
       sent.set(clientId, null);
       const shown = body.trim() ? body : files.map((file) => file.name).join(", ");
       const li = messageItem(room.user ? room.user.name : "", shown, "liverooms-mine liverooms-pending");
