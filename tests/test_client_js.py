@@ -62,9 +62,11 @@ def page(browser):
         if path.startswith("/static/"):
             body = (STATIC / path.rsplit("/", 1)[1]).read_text()
             return route.fulfill(body=body, content_type="text/javascript")
-        if path.startswith("/live/chat/lobby/messages"):
+        if path.startswith(("/live/chat/lobby/messages", "/live/chat/lobby/search")):
             history_pages.append(path)
-            return route.fulfill(json=page.history.pop(0), content_type="application/json")
+            answer = page.history.pop(0)
+            status = answer.pop("status", 200) if isinstance(answer, dict) else 200
+            return route.fulfill(status=status, json=answer, content_type="application/json")
         return route.fulfill(body="<!doctype html><title>t</title>", content_type="text/html")
 
     page.history = []
@@ -329,6 +331,23 @@ def test_load_older_pages_back_from_the_oldest_seq_without_emitting(page):
         "/live/chat/lobby/messages?before=9&limit=200",
     ]
     assert run(page, "return seqs()") == [11, 12]  # returned, not emitted as live frames
+
+
+def test_search_pages_back_by_message_id_and_reports_refusals(page):
+    connect_and_welcome(page, 3, [1, 2, 3])
+    found = [{"type": "message", "seq": 3, "id": 30, "body": "goal!"}]
+    refused = {"status": 400, "error": {"code": "bad_frame", "detail": "q must be 1 to 200"}}
+    page.history.extend([{"items": found, "complete": False}, refused])
+    first = page.evaluate("() => c.search('goal & more', {limit: 1})")
+    assert first == {"items": found, "complete": False}
+    error = page.evaluate(
+        "() => c.search('', {before: 30}).catch((e) => [e.code, e.detail, e.status])"
+    )
+    assert error == ["bad_frame", "q must be 1 to 200", 400]
+    assert page.history_requests == [
+        "/live/chat/lobby/search?q=goal+%26+more&limit=1",
+        "/live/chat/lobby/search?q=&limit=20&before=30",
+    ]
 
 
 def test_history_gone_resets(page):

@@ -215,6 +215,10 @@ export declare class Connection extends EventTarget {
    * your `emoji` on message `id`; readers get a coalesced "message.reactions"
    * event, or you an "error". Sent now or not at all. */
   react(id: number, emoji: string, on?: boolean): boolean;
+  /** Chat search over HTTP (needs a chat historyUrl): messages matching `q`,
+   * newest first, older than message id `before`; rejects with an Error
+   * carrying `code`, `detail` and `status`. */
+  search(q: string, options?: { before?: number | null; limit?: number }): Promise<{ items: MessageFrame[]; complete: boolean }>;
   /** Scroll-back over the HTTP history API (needs historyUrl): the `limit`
    * events before `before` (default: oldestSeq), returned, not emitted. */
   loadOlder(options?: { before?: number; limit?: number }): Promise<OlderPage>;

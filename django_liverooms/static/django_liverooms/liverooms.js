@@ -617,6 +617,32 @@ export class Connection extends EventTarget {
     return {items: page.items, complete: Boolean(page.complete) || page.items.length === 0};
   }
 
+  /**
+   * Chat search (docs/protocol.md, "Search"): the room's messages matching
+   * `q`, newest first, older than message `before` (an id) if given.
+   * Resolves to {items, complete}; rejects with an Error carrying the
+   * server's `code` and `detail` and the HTTP `status`.
+   */
+  async search(q, {before = null, limit = 20} = {}) {
+    const url = (this.options.historyUrl || "").replace(/messages$/, "search");
+    if (!url || url === this.options.historyUrl) throw new TypeError("search() needs a chat historyUrl");
+    const query = new URLSearchParams({q, limit: String(limit)});
+    if (before) query.set("before", String(before));
+    const response = await fetch(url + "?" + query, {
+      credentials: "same-origin",
+      headers: {Accept: "application/json"},
+    });
+    const answer = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = new Error((answer && answer.error && answer.error.detail) || "search: HTTP " + response.status);
+      error.code = answer && answer.error ? answer.error.code : "unavailable";
+      error.detail = error.message;
+      error.status = response.status;
+      throw error;
+    }
+    return {items: answer.items, complete: Boolean(answer.complete)};
+  }
+
   // Send whatever is pending (on connect, and again after ackTimeout).
   _flush() {
     if (!this._ready || !this._socket) return;
