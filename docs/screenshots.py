@@ -1,5 +1,5 @@
-"""Take docs/chat.png, docs/liveblog.png, docs/liveblog-publishing.png and
-docs/liveblog-nojs.png from the example project.
+"""Take docs/chat.png, docs/chat-features.png, docs/liveblog.png,
+docs/liveblog-publishing.png and docs/liveblog-nojs.png from the example project.
 
     PYTHONPATH=. python docs/screenshots.py
 
@@ -87,13 +87,71 @@ def main():
                 )
                 reader.screenshot(path=str(DOCS / "liveblog.png"))
                 publishing(site, browser, base)
+                chat_features(site, browser, base)
                 browser.close()
         finally:
             site.stop()
     print("wrote", *(DOCS / name for name in WRITTEN))
 
 
-WRITTEN = ["chat.png", "liveblog.png", "liveblog-publishing.png", "liveblog-nojs.png"]
+WRITTEN = [
+    "chat.png",
+    "chat-features.png",
+    "liveblog.png",
+    "liveblog-publishing.png",
+    "liveblog-nojs.png",
+]
+
+
+def signed_in(site, browser, base, username, path):
+    sessionid = site.shell(
+        "from django.contrib.auth.models import User\n"
+        "from django.test import Client\n"
+        f"user, _ = User.objects.get_or_create(username={username!r})\n"
+        "client = Client()\n"
+        "client.force_login(user)\n"
+        "print(client.cookies['sessionid'].value)\n"
+    ).strip()
+    context = browser.new_context(viewport=SIZE)
+    context.add_cookies([{"name": "sessionid", "value": sessionid, "url": base}])
+    page = context.new_page()
+    page.goto(base + path)
+    page.wait_for_function("document.querySelector('.liverooms').dataset.state === 'open'")
+    return page
+
+
+def chat_features(site, browser, base):
+    """Two signed-in users: a reply with its quote, reactions, the message menu."""
+    site.shell(
+        "from django_liverooms.models import Room\n"
+        "Room.objects.get_or_create(slug='match-talk', defaults={'title': 'Match talk'})\n"
+    )
+    ana = signed_in(site, browser, base, "ana", "/chat/match-talk/")
+    ben = signed_in(site, browser, base, "ben", "/chat/match-talk/")
+
+    def item(page, text):
+        return page.locator(".liverooms-message", has=page.locator(".liverooms-body", has_text=text))
+
+    def say(page, text):
+        page.fill(".liverooms-chat textarea", text)
+        page.keyboard.press("Enter")
+        for each in (ana, ben):
+            item(each, text).locator(".liverooms-menu-button").wait_for()
+
+    say(ana, "Who scores next?")
+    say(ben, "Number 9, before half-time")
+    item(ana, "Number 9").get_by_role("button", name="Actions for the message by").click()
+    item(ana, "Number 9").get_by_role("menuitem", name="Reply", exact=True).click()
+    say(ana, "Bold. I say the keeper saves it.")
+    for page, emoji in ((ana, "👍"), (ben, "😂")):
+        message = item(page, "Number 9")
+        message.get_by_role("button", name="Actions for the message by").click()
+        message.get_by_role("menuitem", name="React", exact=True).click()
+        message.get_by_role("button", name=emoji, exact=True).click()
+    ben.locator(".liverooms-reaction", has_text="😂 1").wait_for()
+    ben.locator(".liverooms-reaction", has_text="👍 1").wait_for()
+    item(ben, "Bold.").get_by_role("button", name="Actions for the message by").click()
+    ben.screenshot(path=str(DOCS / "chat-features.png"))
 
 # Stands in for the provider's player: the screenshots fetch nothing from outside.
 PLAYER = (
