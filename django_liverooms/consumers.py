@@ -391,6 +391,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return user, stream
 
 
+def no_such_message(message_id: int) -> protocol.ProtocolError:
+    """A write about a message that is not in the room, or is removed."""
+    return protocol.ProtocolError(
+        protocol.BAD_FRAME, f"There is no message {message_id} in this room."
+    )
+
+
 def database_error(exc: DatabaseError, client_id: str | None) -> protocol.ProtocolError:
     """The ``error`` frame for a write the database refused.
 
@@ -455,9 +462,7 @@ class ChatConsumer(StreamConsumer):
         try:
             return streams.react(room, command.id, user, command.emoji, command.on)
         except streams.NotFound:
-            raise protocol.ProtocolError(
-                protocol.BAD_FRAME, f"There is no message {command.id} in this room."
-            ) from None
+            raise no_such_message(command.id) from None
 
     async def post_message(self, command: protocol.SendMessage) -> None:
         if conf.PERSISTENCE == "worker":
@@ -521,9 +526,7 @@ class ChatConsumer(StreamConsumer):
                     screen=Screen(user, room, self.scope),  # the edit's body: clean_message
                 )
         except streams.NotFound:
-            raise protocol.ProtocolError(
-                protocol.BAD_FRAME, f"There is no message {command.id} in this room."
-            ) from None
+            raise no_such_message(command.id) from None
         except streams.NotAllowed:
             raise protocol.ProtocolError(
                 protocol.FORBIDDEN, f"You may not change message {command.id}."
@@ -633,9 +636,7 @@ class ChatConsumer(StreamConsumer):
         try:
             moderation.flag(room, command.id, user, command.reason)
         except streams.NotFound:
-            raise protocol.ProtocolError(
-                protocol.BAD_FRAME, f"There is no message {command.id} in this room."
-            ) from None
+            raise no_such_message(command.id) from None
         except streams.NotAllowed:
             raise protocol.ProtocolError(
                 protocol.BAD_FRAME, "You cannot report your own message."

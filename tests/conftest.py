@@ -61,6 +61,21 @@ def close_database_thread_connections():
 
 
 @pytest.fixture
+def alice():
+    """A signed-in user with no permission (tests that use it need database access)."""
+    from .factories import make_user
+
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob():
+    from .factories import make_user
+
+    return make_user("bob")
+
+
+@pytest.fixture
 def room():
     """The chat room "lobby" (tests that use it need database access)."""
     from .factories import make_room

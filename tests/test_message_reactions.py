@@ -20,16 +20,6 @@ LOBBY = "/ws/chat/lobby/"
 FAST = override_settings(LIVEROOMS={"REACTION_INTERVAL": 0.05})
 
 
-@pytest.fixture
-def alice():
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob():
-    return make_user("bob")
-
-
 @database_sync_to_async
 def post(room, user, body="hello"):
     return Message.objects.create(room=room, author=user, body=body).pk

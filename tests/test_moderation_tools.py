@@ -32,16 +32,6 @@ BANNED = "You are banned from the chat rooms. Reason: Spam"
 KICKED = "You were disconnected by a moderator."
 
 
-@pytest.fixture
-def alice():
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob():
-    return make_user("bob")
-
-
 def post(room, author, body):
     return Message.objects.create(room=room, author=author, body=body)
 

@@ -21,11 +21,6 @@ def alice():
     return make_user("alice", first_name="Alice")
 
 
-@pytest.fixture
-def bob():
-    return make_user("bob")
-
-
 def stored_frame(message_id):
     event = RoomEvent.objects.get(type="message", object_id=message_id)
     return json.loads(event.frame)

@@ -20,16 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 LOBBY = "/ws/chat/lobby/"
 
 
-@pytest.fixture
-def alice():
-    return make_user("alice")
-
-
-@pytest.fixture
-def bob():
-    return make_user("bob")
-
-
 def post(room, user, body):
     return Message.objects.create(room=room, author=user, body=body)
 
