@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Case, Count, OuterRef, Subquery, Value, When
+from django.db.models import Case, Count, OuterRef, Subquery, URLField, Value, When
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
@@ -177,6 +177,8 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
+    # Embed links without a scheme are https (Django 6's default; 5.2 warns otherwise).
+    formfield_overrides = {URLField: {"assume_scheme": "https"}}
     list_display = [
         "__str__",
         "blog",
