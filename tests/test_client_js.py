@@ -219,12 +219,15 @@ def test_a_refused_send_is_given_back(page):
 
 @pytest.mark.parametrize("code", ["rejected", "slow_mode"])
 def test_a_send_refused_by_the_policy_or_slow_mode_is_not_sent_again(page, code):
-    connect_and_welcome(page, ackTimeout=50)
-    client_id = run(page, "return c.send('darn')")
-    refusal = {"type": "error", "code": code, "detail": "No.", "client_id": client_id}
-    run(page, f"sockets[0].frame({json.dumps(refusal)})")
+    connect_and_welcome(page, ackTimeout=100)
+    # Refused in the same task as the send, so no ackTimeout can pass in between.
+    refusal = {"type": "error", "code": code, "detail": "No."}
+    run(
+        page,
+        f"const id = c.send('darn'); sockets[0].frame({{...{json.dumps(refusal)}, client_id: id}})",
+    )
     assert [d["code"] for t, d in run(page, "return log") if t == "failed"] == [code]
-    page.wait_for_timeout(200)  # several ackTimeouts: nothing is resent
+    page.wait_for_timeout(500)  # several ackTimeouts: nothing is resent
     assert [f["type"] for f in run(page, "return sockets[0].sent")] == ["message"]
 
 
